@@ -1,0 +1,11 @@
+"""Backends by name. Entries are lazy "module:attr" strings: nothing heavy is imported until used."""
+
+from quantscope.registry import Registry
+
+BACKENDS: Registry = Registry("backend")
+BACKENDS.add("torch", "quantscope.backends.torch_backend:TorchBackend")
+
+
+def get_backend(name: str):
+    """A fresh backend instance by name (UserError with a near-name hint on a typo)."""
+    return BACKENDS.get(name)()

@@ -1,0 +1,151 @@
+"""`quantscope run`: measure one configuration in an isolated worker and store the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from quantscope.errors import UserError
+from quantscope.spec import ModelSpec, QualitySpec, QuantSpec, RunSpec, WorkloadSpec
+
+Opt = typer.Option
+
+
+def parse_params(items: list[str]) -> dict[str, object]:
+    """--qparam group_size=64 -> {"group_size": 64}; values are JSON scalars where they parse as such."""
+    import json
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--qparam {item!r} is not KEY=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def quality_text(text_file: Path | None, dataset: str | None) -> str:
+    if text_file and dataset:
+        raise UserError("give --text-file or --dataset, not both")
+    if text_file:
+        if not text_file.is_file():
+            raise UserError(f"text file {text_file} does not exist")
+        return f"file:{text_file.resolve()}"
+    return f"dataset:{dataset}" if dataset else "pydoc"
+
+
+def reference_spec(spec: RunSpec) -> RunSpec:
+    """The unquantized reference of `spec`: the same model through PyTorch at FP32 on the same device."""
+    return RunSpec(model=spec.model, quant=QuantSpec(dtype="fp32"), backend="torch", device=spec.device,
+                   workload=spec.workload, quality=spec.quality, seed=spec.seed)
+
+
+def run_cmd(
+    model: Annotated[str | None, Opt("--model", "-m", help="bundled | HF folder | GGUF file | hub id | "
+                                     "synthetic:NAME (e.g. synthetic:llama-1b)")] = None,
+    backend: Annotated[str, Opt(help="Runtime: torch (more as they land).")] = "torch",
+    dtype: Annotated[str, Opt(help="fp32 | bf16 | fp16")] = "fp32",
+    quant: Annotated[str, Opt(help="Quantization method of the backend, 'none' for plain dtype.")] = "none",
+    qparam: Annotated[list[str] | None, Opt(help="Method option KEY=VALUE (repeatable).")] = None,
+    device: Annotated[str, Opt(help="cpu | cuda")] = "cpu",
+    prompt_tokens: Annotated[int, Opt("--prompt-tokens", "-p", help="Prompt length P.")] = 128,
+    gen_tokens: Annotated[int, Opt("--gen-tokens", "-g", help="Greedy new tokens G.")] = 64,
+    batch: Annotated[int, Opt("--batch", "-b", help="Batch size B.")] = 1,
+    warmup: Annotated[int, Opt(help="Untimed warm-up repetitions.")] = 1,
+    min_reps: Annotated[int, Opt(help="At least this many timed repetitions.")] = 3,
+    max_reps: Annotated[int, Opt(help="At most this many timed repetitions.")] = 10,
+    max_seconds: Annotated[float, Opt(help="Stop repeating after this long (once min-reps are done).")] = 30.0,
+    ci_target: Annotated[float, Opt(help="Stop when the 95% CI half-width of decode t/s <= this x mean.")] = 0.02,
+    threads: Annotated[int | None, Opt(help="Compute threads (default: the runtime's).")] = None,
+    compile: Annotated[bool, Opt("--compile", help="torch.compile the model (part of the run's key).")] = False,
+    quality: Annotated[bool, Opt("--quality/--no-quality", help="Perplexity and KLD pass.")] = True,
+    recipe: Annotated[str, Opt(help="Perplexity recipe: llama (ctx 512, second half scored) | gptq.")] = "llama",
+    ctx: Annotated[int | None, Opt(help="Context of the quality pass (default: the recipe's).")] = None,
+    quality_tokens: Annotated[int, Opt(help="Scored tokens in the quality pass.")] = 16384,
+    text_file: Annotated[Path | None, Opt(help="Text for the quality pass (default: pydoc_data.topics).")] = None,
+    dataset: Annotated[str | None, Opt(help="Dataset for the quality pass, e.g. wikitext-2 (needs network).")] = None,
+    reference: Annotated[str | None, Opt(help="Key hash (prefix) of a stored run to use as the KLD reference.")] = None,
+    allow_pickle: Annotated[bool, Opt("--allow-pickle", help="Load pickle weights (weights_only=True).")] = False,
+    trust_remote_code: Annotated[bool, Opt("--trust-remote-code", help="Run the model's own code.")] = False,
+    revision: Annotated[str | None, Opt(help="Pinned revision (needed with --trust-remote-code).")] = None,
+    timeout: Annotated[float, Opt(help="Seconds before the worker is stopped (status timeout).")] = 900.0,
+    seed: Annotated[int, Opt(help="Seed for synthetic weights and prompts.")] = 0,
+    store: Annotated[Path | None, Opt("--store", help="SQLite result store.")] = None,
+) -> None:
+    """Measure one configuration in its own process and store it with its raw samples.
+
+    Example: quantscope run --model synthetic:llama-1b --dtype bf16 --no-quality
+    """
+    from quantscope.models import parse_model
+
+    mspec: ModelSpec = parse_model(model, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
+                                   revision=revision)
+    default_ctx = 512 if recipe == "llama" else 2048
+    spec = RunSpec(
+        model=mspec,
+        quant=QuantSpec(dtype=dtype, method=quant, params=tuple(parse_params(qparam or []).items())),
+        backend=backend,
+        device=device,
+        workload=WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,
+                              min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds,
+                              ci_target=ci_target, threads=threads),
+        quality=QualitySpec(enabled=quality and not mspec.synthetic, recipe=recipe, ctx=ctx or default_ctx,
+                            max_tokens=quality_tokens, text=quality_text(text_file, dataset),
+                            reference=reference),
+        options=(("compile", True),) if compile else (),
+        seed=seed,
+    )
+    code = measure_and_store(spec, store, timeout)
+    raise typer.Exit(code)
+
+
+def measure_and_store(spec: RunSpec, store_path: Path | None, timeout: float) -> int:
+    """Run (after its reference when the quality pass needs one), store, print; the exit code."""
+    from quantscope.cli import open_store
+    from quantscope.display import summary_lines
+    from quantscope.runner import run_spec
+
+    with open_store(store_path) as st:  # opened first: a store we may not write is refused before any work
+        ref_file = None
+        if spec.quality.enabled:
+            ref_file = find_reference(st, spec, timeout)
+        result = run_spec(spec, timeout, reference_file=ref_file)
+        run_id = st.add(result)
+        path = st.path
+    for line in summary_lines(result):
+        typer.echo(line)
+    typer.echo(f"  stored as run {run_id} in {path} (key {spec.key_hash()})")
+    return 0 if result.status in ("ok", "unsupported") else 1
+
+
+def find_reference(st, spec: RunSpec, timeout: float) -> str | None:
+    """The reference log-prob file for `spec`'s quality pass, running the reference first if needed."""
+    from quantscope.env import fingerprint
+    from quantscope.runner import run_spec
+
+    machine = fingerprint().machine_id
+    if spec.quality.reference:
+        rows = [(i, r) for i, r in st.results(status="ok")
+                if r.spec.key_hash().startswith(spec.quality.reference)]
+        if not rows:
+            raise UserError(f"no ok stored run has a key starting with {spec.quality.reference!r}: "
+                            "see `quantscope results` for keys")
+        return rows[0][1].info.get("reference_file")
+    ref = reference_spec(spec)
+    if ref == spec:
+        return None  # this run is the reference: it writes the file
+    found = st.latest_ok(ref.key_hash(), machine)
+    if found and Path(found[1].info.get("reference_file") or "/nonexistent").is_file():
+        return found[1].info["reference_file"]
+    typer.echo(f"reference {ref.label} not measured yet on this machine: running it first")
+    result = run_spec(ref, timeout)
+    st.add(result)
+    if result.status != "ok":
+        raise UserError(f"the FP32 reference run failed ({result.status}: {result.reason}); "
+                        "rerun with --no-quality to measure speed alone")
+    return result.info.get("reference_file")

@@ -1,0 +1,120 @@
+"""The timed workload: warm-up apart, prefill and decode timed apart, repeated until stable.
+
+The runner owns every clock read; backends only do work (see backends/base.py). One repetition is
+prefill of P prompt tokens (which yields the first new token: TTFT) then G single-token decode steps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from quantscope.metrics.stats import describe
+from quantscope.spec import WorkloadSpec
+
+# FACTS.md: whole runs on these machines sometimes slow down 5-30x with nothing visible in vmstat.
+# A fixed pure-Python spin loop timed around each repetition detects it; a repetition during which the
+# probe ran this much slower than its calibrated best is noise: it is discarded and redone.
+STALL_FACTOR = 2.0
+MAX_STALL_DISCARDS = 5
+PROBE_ITERATIONS = 50_000
+
+
+def spin_probe(iterations: int = PROBE_ITERATIONS) -> float:
+    """Seconds for a fixed amount of pure-Python work (a few ms): a canary for machine stalls."""
+    t0 = time.perf_counter_ns()
+    acc = 0
+    for i in range(iterations):
+        acc += i * i
+    return (time.perf_counter_ns() - t0) / 1e9
+
+
+@dataclass
+class Rep:
+    prefill_s: float
+    step_s: list[float]
+    energy_j: float | None = None
+
+
+@dataclass
+class TimedRuns:
+    reps: list[Rep] = field(default_factory=list)
+    stop_rule: str = ""
+    discarded_stalls: int = 0
+    warmup_reps: int = 0
+    wall_s: float = 0.0
+
+    def decode_tps(self, batch: int) -> list[float]:
+        return [batch * len(r.step_s) / sum(r.step_s) for r in self.reps]
+
+    def prefill_tps(self, batch: int, prompt_tokens: int) -> list[float]:
+        return [batch * prompt_tokens / r.prefill_s for r in self.reps]
+
+
+def one_rep(backend, input_ids: np.ndarray, gen_tokens: int, clock=time.perf_counter_ns) -> Rep:
+    t0 = clock()
+    tok = backend.prefill(input_ids)
+    t1 = clock()
+    steps = []
+    for _ in range(gen_tokens):
+        a = clock()
+        tok = backend.decode(tok)
+        steps.append((clock() - a) / 1e9)
+    return Rep(prefill_s=(t1 - t0) / 1e9, step_s=steps)
+
+
+def stop_rule(decode_tps: list[float], elapsed_s: float, wl: WorkloadSpec) -> str | None:
+    """Which rule ends the repetitions now, or None to go on.
+
+    >>> stop_rule([10.0, 10.0, 10.0], 1.0, WorkloadSpec())
+    'ci'
+    """
+    n = len(decode_tps)
+    if n < wl.min_reps:
+        return None
+    if describe(decode_tps).rel_ci95 <= wl.ci_target:
+        return "ci"
+    if n >= wl.max_reps:
+        return "max_reps"
+    if elapsed_s >= wl.max_seconds:
+        return "max_seconds"
+    return None
+
+
+def timed_workload(
+    backend,
+    input_ids: np.ndarray,
+    wl: WorkloadSpec,
+    energy: Callable[[], float] | None = None,
+) -> TimedRuns:
+    """Warm up (never counted), then repeat until `stop_rule` says stop.
+
+    `energy`, when given, returns a cumulative joule counter; it is read outside the clocked region.
+    """
+    runs = TimedRuns(warmup_reps=wl.warmup)
+    start = time.perf_counter()
+    for _ in range(wl.warmup):
+        one_rep(backend, input_ids, wl.gen_tokens)
+    probe_best = min(spin_probe() for _ in range(3))
+    timed_start = time.perf_counter()
+    while True:
+        before = spin_probe()
+        e0 = energy() if energy else None
+        rep = one_rep(backend, input_ids, wl.gen_tokens)
+        if energy:
+            rep.energy_j = energy() - e0
+        after = spin_probe()
+        stalled = max(before, after) > STALL_FACTOR * probe_best
+        if stalled and runs.discarded_stalls < MAX_STALL_DISCARDS:
+            runs.discarded_stalls += 1
+            continue
+        runs.reps.append(rep)
+        rule = stop_rule(runs.decode_tps(wl.batch), time.perf_counter() - timed_start, wl)
+        if rule:
+            runs.stop_rule = rule
+            break
+    runs.wall_s = time.perf_counter() - start
+    return runs
