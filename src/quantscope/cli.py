@@ -24,10 +24,10 @@ StoreOpt = Annotated[
 ]
 
 
-def open_store(path: Path | None):
+def open_store(path: Path | None, readonly: bool = False):
     from quantscope.store import Store, default_store_path
 
-    return Store(path or default_store_path())
+    return Store(path or default_store_path(), readonly=readonly)
 
 
 @app.command("env")
@@ -72,7 +72,7 @@ def results_cmd(
     formats = {"json": export.to_json, "csv": export.to_csv, "markdown": export.to_markdown}
     if fmt != "table" and fmt not in formats:
         raise UserError(f"unknown format {fmt!r}: use table, json, csv or markdown")
-    with open_store(store) as st:
+    with open_store(store, readonly=True) as st:  # reading never creates or migrates a store
         rows = st.results(status=status, limit=limit)
     if fmt == "table":
         from quantscope.tables import results_table

@@ -1,0 +1,383 @@
+"""The SQLite result store: one row per Result, its measurements with every raw sample.
+
+Reliability promises (each has a test in tests/store/):
+- WAL + busy_timeout + one transaction per Result: a kill -9 at any point leaves every acknowledged
+  result whole and `PRAGMA integrity_check` ok; a full disk rolls back only the result being added.
+- Migrations run under SQLite's write lock (BEGIN IMMEDIATE), so two processes never migrate at once.
+- A store written by a newer quantscope is refused before anything opens it for writing, so the file
+  stays byte-for-byte as it was.
+- Only parameterised SQL; the few column names in WHERE clauses come from a fixed table, never input.
+
+>>> with Store(tmp / "results.sqlite") as store:  # doctest: +SKIP
+...     run_id = store.add(result)
+...     assert store.get(run_id) == result
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import time
+from array import array
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from quantscope.errors import StoreError, UserError
+from quantscope.result import Measurement, Result
+from quantscope.store.migrations import STORE_SCHEMA, current_version, migrate
+
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 file (fileformat.html)
+BUSY_TIMEOUT_S = 30.0
+
+_RUN_COLUMNS = "id, spec_json, env_json, status, reason, started_at, duration_s, info_json, schema_version"
+# The only column names a filter may use; values always travel as parameters.
+_FILTERS = ("status", "key_hash", "machine_id", "model")
+
+
+def default_store_path() -> Path:
+    """$QUANTSCOPE_STORE, else $XDG_DATA_HOME/quantscope/results.sqlite (XDG default ~/.local/share)."""
+    explicit = os.environ.get("QUANTSCOPE_STORE")
+    if explicit:
+        return Path(explicit).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home).expanduser() / "quantscope" / "results.sqlite"
+
+
+def pack_samples(samples: tuple[float, ...]) -> bytes:
+    """Samples as little-endian float64 bytes. array('d') is native order, so swap on big-endian hosts."""
+    values = array("d", samples)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values.tobytes()
+
+
+def unpack_samples(blob: bytes) -> tuple[float, ...]:
+    values = array("d")
+    values.frombytes(blob)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return tuple(values)
+
+
+def _newer_message(path: Path, found: int) -> str:
+    return (
+        f"store {path} was written by a newer quantscope (schema {found}, this one knows "
+        f"{STORE_SCHEMA}): upgrade quantscope, or use --store to pick another file"
+    )
+
+
+def _foreign_message(path: Path) -> str:
+    return (
+        f"store {path} is an SQLite database but not a quantscope store (it has other tables): "
+        "use --store to pick another file"
+    )
+
+
+def _hint(e: sqlite3.Error, otherwise: str) -> str:
+    """What to do about an SQLite error: a lock held past busy_timeout has its own remedy."""
+    if "locked" in str(e):
+        return f"another process held the store for over {BUSY_TIMEOUT_S:.0f} s: wait for it, or use --store"
+    return otherwise
+
+
+def _check_file(path: Path) -> None:
+    """Refuse a path that is not a file, or a non-empty file that is not SQLite, before SQLite sees it."""
+    if path.is_dir():
+        raise StoreError(f"store {path} is a directory: pass --store with a file path")
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as e:
+        raise StoreError(f"cannot read store {path}: {e.strerror}: check its permissions") from e
+    if head and head != SQLITE_MAGIC:
+        raise StoreError(
+            f"store {path} is not an SQLite file (its header is not 'SQLite format 3'): "
+            "use --store to pick another file"
+        )
+
+
+def _peek_version(path: Path) -> int | None:
+    """The store schema of an existing file, read through a read-only connection (writes nothing)."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open store {path}: {e}: check the path and its permissions") from e
+    try:
+        return current_version(conn)
+    except sqlite3.DatabaseError as e:
+        raise StoreError(
+            f"store {path} is not a usable SQLite database ({e}): use --store to pick another file"
+        ) from e
+    finally:
+        conn.close()
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """PRAGMA journal_mode = WAL, retried: while another process is creating or writing the same new
+    file, SQLite answers "database is locked" at once here without calling the busy handler (seen
+    in ~1 of 40 two-process starts in tests/store), so wait as busy_timeout would."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+class Store:
+    """A result store in one SQLite file. Use as a context manager; one instance per thread.
+
+    `readonly=True` never creates or changes the file (for report, compare, export).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self.readonly = readonly
+        self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        path = self.path
+        exists = path.exists()
+        found = 0
+        if exists:
+            _check_file(path)
+            found = _peek_version(path) if path.stat().st_size else 0
+            if found is None:
+                raise StoreError(_foreign_message(path))
+            if found > STORE_SCHEMA:
+                raise StoreError(_newer_message(path, found))
+        if self.readonly:
+            return self._open_readonly(path, exists, found)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot create store {path}: {e}: pick a writable path with --store") from e
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")  # a constant, not input
+            _enable_wal(conn)
+            # FULL: in WAL mode each commit is synced, so an acknowledged result survives power loss too
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            found = migrate(conn)
+        except sqlite3.Error as e:
+            conn.close()
+            hint = _hint(e, "check disk space and permissions")
+            raise StoreError(f"cannot prepare store {path}: {e}: {hint}") from e
+        if found is None:
+            conn.close()
+            raise StoreError(_foreign_message(path))
+        if found > STORE_SCHEMA:  # upgraded by a newer quantscope between the check and the lock
+            conn.close()
+            raise StoreError(_newer_message(path, found))
+        return conn
+
+    def _open_readonly(self, path: Path, exists: bool, found: int) -> sqlite3.Connection:
+        if not exists:
+            raise StoreError(f"no store at {path}: run `quantscope run` first, or pass --store")
+        if found < STORE_SCHEMA:
+            raise StoreError(
+                f"store {path} has schema {found}, older than {STORE_SCHEMA}: open it once with a "
+                "command that writes (e.g. `quantscope run`) to upgrade it"
+            )
+        uri = path.resolve().as_uri() + "?mode=ro"
+        try:
+            return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open store {path} read-only: {e}: check its permissions") from e
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def add(self, result: Result) -> int:
+        """Store one Result (run row + all measurements) in one transaction; return its run id.
+
+        On any SQLite error (full disk, I/O error) that one result is rolled back and StoreError raised;
+        everything stored before is untouched.
+        """
+        self._need_writable()
+        label = result.spec.label
+        try:
+            d = result.to_dict()
+            run_row = (
+                result.spec.key_hash(), result.env.machine_id, result.spec.model.ref, result.status,
+                result.reason, result.started_at, float(result.duration_s), label,
+                json.dumps(d["spec"], sort_keys=True), json.dumps(d["env"], sort_keys=True),
+                json.dumps(d["info"], sort_keys=True), int(result.schema_version),
+            )
+            measurement_rows = [
+                (i, m.name, m.unit, None if m.higher_is_better is None else int(m.higher_is_better),
+                 json.dumps(m.meta, sort_keys=True), len(m.samples), pack_samples(m.samples))
+                for i, m in enumerate(result.measurements)
+            ]
+        except (TypeError, ValueError) as e:
+            raise StoreError(f"cannot store run {label}: a field does not serialise to JSON ({e})") from e
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            cur = conn.execute(
+                "INSERT INTO runs (key_hash, machine_id, model, status, reason, started_at, duration_s,"
+                " label, spec_json, env_json, info_json, schema_version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                run_row,
+            )
+            run_id = int(cur.lastrowid)
+            conn.executemany(
+                "INSERT INTO measurements (run_id, idx, name, unit, higher_is_better, meta_json, n, samples)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, *row) for row in measurement_rows],
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback()
+            hint = _hint(e, "free disk space or pick another --store, then rerun it")
+            raise StoreError(
+                f"could not store run {label} in {self.path}: {e}; that run was not kept and earlier "
+                f"results are intact: {hint}"
+            ) from e
+        except BaseException:  # KeyboardInterrupt mid-add: leave no half-open transaction behind
+            self._rollback()
+            raise
+        return run_id
+
+    def delete(self, run_id: int) -> bool:
+        """Remove one run and its measurements; False if there was no such run."""
+        self._need_writable()
+        try:
+            cur = self._conn.execute("DELETE FROM runs WHERE id = ?", (int(run_id),))
+        except sqlite3.Error as e:
+            raise StoreError(f"could not delete run {run_id} from {self.path}: {e}") from e
+        return cur.rowcount > 0
+
+    def _need_writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"store {self.path} was opened read-only: open it without readonly to write")
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (e.g. after SQLITE_FULL); in_transaction knows.
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the connection is unusable; the error being raised already says why
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get(self, run_id: int) -> Result:
+        """The Result stored as `run_id`; UserError if there is none."""
+        rows = self._select("WHERE id = ?", [int(run_id)])
+        if not rows:
+            raise UserError(f"no run {run_id} in store {self.path}: list runs with `quantscope results`")
+        return rows[0][1]
+
+    def results(
+        self,
+        *,
+        status: str | None = None,
+        key_hash: str | None = None,
+        machine_id: str | None = None,
+        model: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, Result]]:
+        """Stored (run id, Result) pairs, newest first, filtered on whichever arguments are given.
+
+        `model` matches the spec's model reference (ModelSpec.ref).
+        """
+        given = {"status": status, "key_hash": key_hash, "machine_id": machine_id, "model": model}
+        clauses, params = [], []
+        for column in _FILTERS:  # column names from the fixed tuple above; values as parameters
+            if given[column] is not None:
+                clauses.append(f"{column} = ?")
+                params.append(given[column])
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        tail = ""
+        if limit is not None:
+            tail = " LIMIT ?"
+            params.append(int(limit))
+        return self._select(f"{where} ORDER BY id DESC{tail}", params)
+
+    def latest_ok(self, key_hash: str, machine_id: str) -> tuple[int, Result] | None:
+        """The newest ok run of this configuration on this machine, or None (a sweep resumes from it)."""
+        rows = self._select(
+            "WHERE key_hash = ? AND machine_id = ? AND status = 'ok' ORDER BY id DESC LIMIT 1",
+            [key_hash, machine_id],
+        )
+        return rows[0] if rows else None
+
+    def count(self) -> int:
+        return int(self._read(lambda c: c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]))
+
+    def _select(self, tail: str, params: list[Any]) -> list[tuple[int, Result]]:
+        """Runs matching `tail` (a fixed SQL fragment from this class), read in one snapshot."""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[int, Result]]:
+            runs = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs {tail}", params).fetchall()
+            return [(int(row[0]), self._decode(conn, row)) for row in runs]
+
+        return self._read(read)
+
+    def _read(self, fn: Any) -> Any:
+        # One deferred transaction: a run and its measurements come from the same snapshot even while
+        # another process writes (WAL readers never block writers).
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read store {self.path}: {e}: check the file with `sqlite3 "
+                             f"{self.path} 'PRAGMA integrity_check'`") from e
+
+    def _decode(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> Result:
+        run_id, spec_json, env_json, status, reason, started_at, duration_s, info_json, version = row
+        measurements = []
+        for name, unit, hib, meta_json, n, blob in conn.execute(
+            "SELECT name, unit, higher_is_better, meta_json, n, samples FROM measurements"
+            " WHERE run_id = ? ORDER BY idx",
+            (run_id,),
+        ):
+            if len(blob) != 8 * n:
+                raise StoreError(
+                    f"run {run_id} in {self.path}: measurement {name!r} holds {len(blob)} bytes for {n} "
+                    "samples (corrupt): delete the run or restore the file from a backup"
+                )
+            measurements.append(Measurement(
+                name=name, unit=unit, samples=unpack_samples(blob),
+                higher_is_better=None if hib is None else bool(hib), meta=json.loads(meta_json),
+            ))
+        try:
+            result = Result.from_dict({
+                "spec": json.loads(spec_json), "env": json.loads(env_json), "status": status,
+                "reason": reason, "started_at": started_at, "duration_s": duration_s,
+                "info": json.loads(info_json), "schema_version": version,
+            })
+        except (KeyError, TypeError, ValueError, UserError) as e:  # UserError: a spec field it rejects
+            raise StoreError(
+                f"run {run_id} in {self.path} cannot be read by this quantscope ({type(e).__name__}: {e}): "
+                "upgrade quantscope, or delete the run"
+            ) from e
+        return replace(result, measurements=tuple(measurements))

@@ -1,0 +1,104 @@
+"""The store's schema as an ordered list of steps: step i takes a store from version i to i + 1.
+
+This is the version of the *file layout* (tables, columns, indexes), kept apart from
+`quantscope.result.SCHEMA_VERSION`, the version of the Result record that each row carries.
+
+History (append only; never edit a step that has shipped, add a new one):
+  1  2026-11-24  runs (one row per Result) + measurements (raw samples as little-endian float64),
+                 indexes on key_hash, machine_id, status, model.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+# Each step is a tuple of single statements (no executescript: in Python 3.11 it commits any open
+# transaction first, which would break "all steps in one transaction").
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: an id is never reused after delete
+            key_hash TEXT NOT NULL,                -- RunSpec.key_hash(): what makes two runs comparable
+            machine_id TEXT NOT NULL,
+            model TEXT NOT NULL,                   -- spec.model.ref, for filtering
+            status TEXT NOT NULL,
+            reason TEXT,
+            started_at TEXT NOT NULL,
+            duration_s REAL NOT NULL,
+            label TEXT NOT NULL,
+            spec_json TEXT NOT NULL,
+            env_json TEXT NOT NULL,
+            info_json TEXT NOT NULL,
+            schema_version INTEGER NOT NULL,       -- the Result record's version
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )""",
+        """CREATE TABLE measurements (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,                  -- position in Result.measurements
+            name TEXT NOT NULL,
+            unit TEXT NOT NULL,
+            higher_is_better INTEGER,              -- NULL: no better direction
+            meta_json TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            samples BLOB NOT NULL,                 -- n IEEE-754 float64, little-endian
+            PRIMARY KEY (run_id, idx)
+        )""",
+        "CREATE INDEX runs_key_hash ON runs(key_hash)",
+        "CREATE INDEX runs_machine_id ON runs(machine_id)",
+        "CREATE INDEX runs_status ON runs(status)",
+        "CREATE INDEX runs_model ON runs(model)",
+    ),
+)
+
+STORE_SCHEMA = len(MIGRATIONS)
+
+_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL,
+    quantscope TEXT NOT NULL
+)"""
+
+
+def current_version(conn: sqlite3.Connection) -> int | None:
+    """The store schema of an open database: 0 for an empty file, None if it holds foreign tables."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "schema_version" in tables:
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+    tables.discard("sqlite_sequence")
+    return None if tables else 0
+
+
+def migrate(conn: sqlite3.Connection) -> int | None:
+    """Bring the store up to STORE_SCHEMA inside one transaction; return the version found before.
+
+    BEGIN IMMEDIATE takes SQLite's write lock before the version is read, so two processes opening a
+    fresh file never both migrate: the second waits (busy_timeout), then finds the work done.
+    The version is re-read under the lock (a check made before it may be stale). A version newer
+    than STORE_SCHEMA, or None (foreign tables), is returned with nothing written: the caller refuses.
+    `conn` must be in autocommit mode (isolation_level=None).
+    """
+    from quantscope import __version__
+
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = current_version(conn)
+        if found is None or found >= STORE_SCHEMA:
+            conn.execute("ROLLBACK")
+            return found
+        conn.execute(_VERSION_TABLE)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for version in range(found, STORE_SCHEMA):
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_at, quantscope) VALUES (?, ?, ?)",
+                (version + 1, now, __version__),
+            )
+        conn.execute("COMMIT")
+        return found
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
