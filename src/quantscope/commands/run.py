@@ -14,14 +14,18 @@ Opt = typer.Option
 
 
 def parse_params(items: list[str]) -> dict[str, object]:
-    """--qparam group_size=64 -> {"group_size": 64}; values are JSON scalars where they parse as such."""
+    """--qparam group_size=64 -> {"group_size": 64}; values are JSON scalars where they parse as such.
+
+    >>> parse_params(["group_size=64", "kv_cache=false", "name=x"])
+    {'group_size': 64, 'kv_cache': False, 'name': 'x'}
+    """
     import json
 
     out: dict[str, object] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise UserError(f"--qparam {item!r} is not KEY=VALUE")
+            raise UserError(f"option {item!r} is not KEY=VALUE")
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -63,6 +67,8 @@ def run_cmd(
     ci_target: Annotated[float, Opt(help="Stop when the 95% CI half-width of decode t/s <= this x mean.")] = 0.02,
     threads: Annotated[int | None, Opt(help="Compute threads (default: the runtime's).")] = None,
     compile: Annotated[bool, Opt("--compile", help="torch.compile the model (part of the run's key).")] = False,
+    opt: Annotated[list[str] | None, Opt("--opt", help="Backend option KEY=VALUE, part of the run's key "
+                                          "(e.g. kv_cache=false, n_batch=512); repeatable.")] = None,
     quality: Annotated[bool, Opt("--quality/--no-quality", help="Perplexity and KLD pass.")] = True,
     recipe: Annotated[str, Opt(help="Perplexity recipe: llama (ctx 512, second half scored) | gptq.")] = "llama",
     ctx: Annotated[int | None, Opt(help="Context of the quality pass (default: the recipe's).")] = None,
@@ -97,7 +103,7 @@ def run_cmd(
         quality=QualitySpec(enabled=quality and not mspec.synthetic, recipe=recipe, ctx=ctx or default_ctx,
                             max_tokens=quality_tokens, text=quality_text(text_file, dataset),
                             reference=reference),
-        options=(("compile", True),) if compile else (),
+        options=tuple({**parse_params(opt or []), **({"compile": True} if compile else {})}.items()),
         seed=seed,
     )
     code = measure_and_store(spec, store, timeout)
@@ -108,8 +114,10 @@ def measure_and_store(spec: RunSpec, store_path: Path | None, timeout: float) ->
     """Run (after its reference when the quality pass needs one), store, print; the exit code."""
     from quantscope.cli import open_store
     from quantscope.display import summary_lines
+    from quantscope.models import resolve
     from quantscope.runner import run_spec
 
+    resolve(spec.model)  # cheap checks (paths, pickle, safetensors headers) give one-line errors up front
     with open_store(store_path) as st:  # opened first: a store we may not write is refused before any work
         ref_file = None
         if spec.quality.enabled:
