@@ -140,6 +140,10 @@ class TorchBackend:
             return int(self.tokenizer.bos_token_id)
         return getattr(self.model.config, "bos_token_id", None)
 
+    @property
+    def max_context(self) -> int | None:
+        return getattr(self.model.config, "max_position_embeddings", None)
+
     def _step(self, ids: Any) -> np.ndarray:
         import torch
 

@@ -43,12 +43,6 @@ def quality_text(text_file: Path | None, dataset: str | None) -> str:
     return f"dataset:{dataset}" if dataset else "pydoc"
 
 
-def reference_spec(spec: RunSpec) -> RunSpec:
-    """The unquantized reference of `spec`: the same model through PyTorch at FP32 on the same device."""
-    return RunSpec(model=spec.model, quant=QuantSpec(dtype="fp32"), backend="torch", device=spec.device,
-                   workload=spec.workload, quality=spec.quality, seed=spec.seed)
-
-
 def run_cmd(
     model: Annotated[str | None, Opt("--model", "-m", help="bundled | HF folder | GGUF file | hub id | "
                                      "synthetic:NAME (e.g. synthetic:llama-1b)")] = None,
@@ -135,6 +129,7 @@ def find_reference(st, spec: RunSpec, timeout: float) -> str | None:
     """The reference log-prob file for `spec`'s quality pass, running the reference first if needed."""
     from quantscope.env import fingerprint
     from quantscope.runner import run_spec
+    from quantscope.runner.quality_step import reference_spec
 
     machine = fingerprint().machine_id
     if spec.quality.reference:

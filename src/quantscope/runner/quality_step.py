@@ -1,0 +1,60 @@
+"""The quality pass inside a run: the reference run writes the reference log-probs, others compare.
+
+The reference of a configuration is the same model through PyTorch at FP32 (reference_spec); its
+compact log-probs are saved once and every later run, in any process, reads them back.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from quantscope.result import Measurement
+from quantscope.spec import QuantSpec, RunSpec
+
+
+def reference_spec(spec: RunSpec) -> RunSpec:
+    """The unquantized reference of `spec`: the same model through PyTorch at FP32 on the same device."""
+    return RunSpec(model=spec.model, quant=QuantSpec(dtype="fp32"), backend="torch", device=spec.device,
+                   workload=spec.workload, quality=spec.quality, seed=spec.seed)
+
+
+def adds_bos(backend, artifact) -> bool:
+    """Whether the vocab puts BOS in front of a text (llama.cpp's llama_vocab_get_add_bos)."""
+    from quantscope.quality import gguf_adds_bos, hf_tokenizer_adds_bos
+
+    if hasattr(backend, "add_bos"):
+        return bool(backend.add_bos)
+    if artifact.format == "gguf":
+        return gguf_adds_bos(artifact.path)
+    tokenizer = getattr(backend, "tokenizer", None)
+    return hf_tokenizer_adds_bos(tokenizer) if tokenizer is not None else False
+
+
+def quality_measurements(backend, spec: RunSpec, artifact, reference_file: str | None
+                         ) -> tuple[list[Measurement], dict[str, Any]]:
+    from quantscope.quality import read_reference, run_quality, save_reference
+
+    t0 = time.perf_counter()
+    is_reference = reference_spec(spec) == spec and reference_file is None
+    reference = None
+    if not is_reference:
+        if not reference_file:
+            return [], {"quality": "not measured: no reference log-probs were given to this run "
+                                   "(run the FP32 reference of this model first)"}
+        reference = read_reference(reference_file)
+    tokenizer_name = f"{type(getattr(backend, 'tokenizer', None)).__name__}@{(artifact.digest or '')[:16]}"
+    measurements, ref = run_quality(
+        backend, spec.quality, model_digest=artifact.digest or "", tokenizer_name=tokenizer_name,
+        reference=reference, add_bos=adds_bos(backend, artifact),
+        model_ctx=getattr(backend, "max_context", None),
+    )
+    info: dict[str, Any] = {"quality_pass_s": time.perf_counter() - t0}
+    timing = measurements[0].meta.get("timing", {})
+    info["quality_forward_tokens_per_s"] = timing.get("forward_tokens_per_s")
+    info["quality_scored_tokens_per_s"] = measurements[0].meta["tokens_scored"] / info["quality_pass_s"]
+    if is_reference:
+        info["reference_file"] = str(save_reference(ref))
+    else:
+        info["reference_file"] = reference_file
+    return measurements, info
