@@ -81,8 +81,11 @@ def run_cmd(
 
     Example: quantscope run --model synthetic:llama-1b --dtype bf16 --no-quality
     """
+    from quantscope.backends import BACKENDS
     from quantscope.models import parse_model
 
+    if backend not in BACKENDS:
+        raise UserError(BACKENDS.unknown_message(backend))
     mspec: ModelSpec = parse_model(model, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
                                    revision=revision)
     default_ctx = 512 if recipe == "llama" else 2048
