@@ -182,10 +182,16 @@ class TorchBackend:
             return {}
         import torch
 
-        return {
+        from quantscope.metrics.gpu_memory import nvml_process_bytes
+
+        out = {
             "torch_max_allocated_bytes": int(torch.cuda.max_memory_allocated()),
             "torch_max_reserved_bytes": int(torch.cuda.max_memory_reserved()),
         }
+        nvml = nvml_process_bytes(torch.cuda.current_device())
+        if nvml is not None:
+            out["nvml_process_bytes"] = nvml
+        return out
 
     def close(self) -> None:
         self.model = self.cache = self.tokenizer = None
