@@ -4,6 +4,8 @@ from quantscope.registry import Registry
 
 BACKENDS: Registry = Registry("backend")
 BACKENDS.add("torch", "quantscope.backends.torch_backend:TorchBackend")
+BACKENDS.add("torchao", "quantscope.backends.torchao_backend:TorchaoBackend")
+BACKENDS.add("bnb", "quantscope.backends.bnb_backend:BnbBackend")
 
 
 def get_backend(name: str):
