@@ -52,13 +52,13 @@ def speed_measurements(runs: TimedRuns, spec: RunSpec) -> list[Measurement]:
     return out
 
 
-def memory_measurements(backend, artifact, peak_rss: int, weight_bytes: int) -> list[Measurement]:
+def memory_measurements(backend, file_bytes: int, peak_rss: int, weight_bytes: int) -> list[Measurement]:
     out = [
         Measurement("peak_rss_bytes", "bytes", [peak_rss], False, {"scope": "worker process VmHWM"}),
         Measurement("weight_bytes", "bytes", [weight_bytes], False),
     ]
-    if artifact.file_bytes:
-        out.append(Measurement("file_bytes", "bytes", [artifact.file_bytes], False))
+    if file_bytes:
+        out.append(Measurement("file_bytes", "bytes", [file_bytes], False))
     out += [Measurement(k, "bytes", [v], False) for k, v in backend.device_memory().items()]
     return out
 
@@ -122,7 +122,9 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
     info.update(stop_rule=runs.stop_rule, reps=len(runs.reps), discarded_stalls=runs.discarded_stalls)
     measurements = speed_measurements(runs, spec)
     weight_bytes = backend.weight_bytes()
-    measurements += memory_measurements(backend, artifact, rss.peak_bytes, weight_bytes)
+    # A converting backend loads another file than the source (an ONNX graph, a quantized GGUF): its size.
+    file_bytes = info.get("file_bytes") or artifact.file_bytes
+    measurements += memory_measurements(backend, file_bytes, rss.peak_bytes, weight_bytes)
     measurements.append(Measurement("load_s", "s", [load_s], False))
     bw, bw_info = bandwidth_measurements(runs, spec, weight_bytes, env, info.get("threads") or 1)
     measurements += bw

@@ -43,10 +43,12 @@ def quality_measurements(backend, spec: RunSpec, artifact, reference_file: str |
             return [], {"quality": "not measured: no reference log-probs were given to this run "
                                    "(run the FP32 reference of this model first)"}
         reference = read_reference(reference_file)
-    tokenizer_name = f"{type(getattr(backend, 'tokenizer', None)).__name__}@{(artifact.digest or '')[:16]}"
+    # Only the reference run (PyTorch, the model's own HF tokenizer) tokenizes the text; every other run
+    # is fed the reference's token windows, so its tokenizer and BOS policy play no part.
+    tokenizer_name = f"transformers tokenizer of {artifact.format} model {(artifact.digest or '')[:16]}"
     measurements, ref = run_quality(
         backend, spec.quality, model_digest=artifact.digest or "", tokenizer_name=tokenizer_name,
-        reference=reference, add_bos=adds_bos(backend, artifact),
+        reference=reference, add_bos=adds_bos(backend, artifact) if is_reference else False,
         model_ctx=getattr(backend, "max_context", None),
     )
     info: dict[str, Any] = {"quality_pass_s": time.perf_counter() - t0}

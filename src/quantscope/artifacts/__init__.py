@@ -1,0 +1,1 @@
+"""Converted artifacts (ONNX graphs, GGUF files) kept in a content-addressed cache; see cache.py."""

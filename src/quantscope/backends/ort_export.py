@@ -1,0 +1,300 @@
+"""ONNX graphs for the ORT backend: export (torch.onnx, dynamo) and quantization (onnxruntime.quantization).
+
+Two graphs per model, both FP32 and both taking `logits_index` (the positions whose logits to
+compute, transformers' `logits_to_keep` as a tensor), so one graph serves the timed calls (last
+position only, as the torch backend's logits_to_keep=1) and the quality pass (every position):
+
+  kv_cache=True   input_ids [B,T], logits_index [K], past.{i}.key/value [B,Hkv,S,D]
+                  -> logits [B,K,V], present.{i}.key/value [B,Hkv,S+T,D]
+  kv_cache=False  input_ids [B,T], logits_index [K] -> logits [B,K,V]  (the whole prefix every step)
+
+optimum-onnx exports the same two layouts but pins transformers<4.58 (FACTS.md), so the export is
+done here with torch.onnx.export(dynamo=True) on a thin wrapper. Quantization is the library's:
+quantize_dynamic (INT8) and MatMulNBitsQuantizer (INT4 weight-only).
+
+Exports and quantizations run in a child process (artifacts/child.py) and are cached by source
+content, options and tool versions (artifacts/cache.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from quantscope.artifacts.cache import (
+    MANIFEST,
+    ArtifactCache,
+    Cached,
+    Recipe,
+    conversion_facts,
+    tool_versions,
+)
+from quantscope.artifacts.source import TOKENIZER_FILES, artifact_to_dict, source_digest
+from quantscope.models.base import ModelArtifact
+
+# History: 1 (2026-11-24) first layout (logits_index input, past.{i}.key / present.{i}.key names).
+#          2 (2026-11-24) Transpose(initializer) folded, so a tied lm_head is quantizable.
+EXPORT_VERSION = 2
+GRAPH = "model.onnx"
+METHODS = ("none", "int8", "int4")
+# lm_head: quantize the output projection too (llama.cpp's default; --leave-output-tensor keeps it).
+INT4_DEFAULTS = {"block_size": 32, "symmetric": True, "accuracy_level": 4, "lm_head": True}  # 32 | 576
+INT8_DEFAULTS = {"per_channel": False, "reduce_range": False, "lm_head": True}
+
+
+def model_label(artifact: ModelArtifact) -> str:
+    if artifact.synthetic:
+        return f"synthetic-{artifact.arch}"
+    path = Path(artifact.path or "model")
+    return path.stem if artifact.format == "gguf" else path.name
+
+
+def method_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The quantizer's settings: defaults overridden by --qparam; unknown names are an error."""
+    defaults = {"int4": INT4_DEFAULTS, "int8": INT8_DEFAULTS}.get(method, {})
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        from quantscope.errors import UserError
+
+        allowed = ", ".join(defaults) or "none"
+        raise UserError(f"ort {method} does not take {', '.join(unknown)}; its parameters: {allowed}")
+    return {**defaults, **params}
+
+
+# --- parent side: recipes and the cache --------------------------------------------------------------
+def export_recipe(artifact: ModelArtifact, seed: int, kv_cache: bool) -> Recipe:
+    return Recipe("onnx-export", source_digest(artifact, seed),
+                  options={"kv_cache": kv_cache, "export_version": EXPORT_VERSION, "dtype": "fp32"},
+                  tools=tool_versions("torch", "transformers", "onnx", "onnxscript"),
+                  label=model_label(artifact))
+
+
+def quant_recipe(export: Recipe, method: str, params: dict[str, Any]) -> Recipe:
+    return Recipe("ort-quant", export.key(), options={"method": method, **params},
+                  tools=tool_versions("onnxruntime", "onnx"), label=f"{export.label}-{method}")
+
+
+def ensure_graph(artifact: ModelArtifact, seed: int, kv_cache: bool, method: str, params: dict[str, Any],
+                 cache: ArtifactCache | None = None) -> tuple[Cached, dict[str, Any]]:
+    """The (cached) graph to run and the conversion facts. A cached quantized graph is used
+    without touching its export; otherwise export (cached) then quantize (cached)."""
+    from quantscope.artifacts.child import run_child
+
+    cache = cache or ArtifactCache()
+    exp = export_recipe(artifact, seed, kv_cache)
+
+    def build_export(out: Path) -> dict[str, Any]:
+        return run_child("quantscope.backends.ort_export:export_graph",
+                         {"out_dir": str(out), "artifact": artifact_to_dict(artifact), "seed": seed,
+                          "kv_cache": kv_cache})
+
+    if method == "none":
+        step = cache.get_or_build(exp, build_export)
+        return step, conversion_facts([step])
+    quant = quant_recipe(exp, method, params)
+    hit = cache.lookup(quant)
+    if hit:
+        return hit, conversion_facts([hit])
+    exported = cache.get_or_build(exp, build_export)
+    step = cache.get_or_build(quant, lambda out: run_child(
+        "quantscope.backends.ort_export:quantize_graph",
+        {"out_dir": str(out), "src_dir": str(exported.path), "method": method, "params": params}))
+    return step, conversion_facts([exported, step])
+
+
+# --- child side: export --------------------------------------------------------------------------------
+def _wrappers(model: Any, n_layers: int) -> tuple[Any, Any]:
+    import torch
+    from transformers import DynamicCache
+
+    class WithCache(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, logits_index, *past):
+            pairs = [(past[2 * i], past[2 * i + 1]) for i in range(n_layers)]
+            cache = DynamicCache(ddp_cache_data=pairs, config=self.model.config)
+            out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True,
+                             logits_to_keep=logits_index)
+            present = []
+            for layer in out.past_key_values.layers:
+                present += [layer.keys, layer.values]
+            return (out.logits, *present)
+
+    class NoCache(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, logits_index):
+            return self.model(input_ids=input_ids, use_cache=False, logits_to_keep=logits_index).logits
+
+    return WithCache(), NoCache()
+
+
+def kv_names(n_layers: int, prefix: str) -> list[str]:
+    return [f"{prefix}.{i}.{kv}" for i in range(n_layers) for kv in ("key", "value")]
+
+
+def shape_facts(config: Any) -> dict[str, Any]:
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    heads = text.num_attention_heads
+    return {"n_layers": int(text.num_hidden_layers),
+            "n_kv_heads": int(getattr(text, "num_key_value_heads", None) or heads),
+            "head_dim": int(getattr(text, "head_dim", None) or text.hidden_size // heads),
+            "vocab_size": int(text.vocab_size),
+            "bos_token_id": getattr(text, "bos_token_id", None)}
+
+
+def export_graph(out_dir: str, artifact: dict[str, Any], seed: int, kv_cache: bool) -> dict[str, Any]:
+    """Export the FP32 model of `artifact` into out_dir/model.onnx (+ .data); returns the graph's facts."""
+    import torch
+    from torch.export import Dim
+
+    from quantscope.artifacts.source import artifact_from_dict, hf_folder, reference_model
+
+    art = artifact_from_dict(artifact)
+    model = reference_model(art, seed)
+    facts = shape_facts(model.config)
+    n, hkv, hd = facts["n_layers"], facts["n_kv_heads"], facts["head_dim"]
+    with_cache, no_cache = _wrappers(model, n)
+    # Example sizes > 1: torch.export specialises dimensions of size 0 or 1, which would pin them.
+    batch, seq = Dim("batch", min=1, max=64), Dim("seq", min=1, max=32768)
+    past_len, keep = Dim("past", min=0, max=32768), Dim("keep", min=1, max=32768)
+    ids = torch.zeros((2, 5), dtype=torch.int64)
+    index = torch.tensor([3, 4], dtype=torch.int64)
+    if kv_cache:
+        past = tuple(torch.zeros((2, hkv, 3, hd)) for _ in range(2 * n))
+        module, args = with_cache, (ids, index, *past)
+        shapes = {"input_ids": {0: batch, 1: seq}, "logits_index": {0: keep},
+                  "past": tuple({0: batch, 2: past_len} for _ in range(2 * n))}
+        inputs = ["input_ids", "logits_index", *kv_names(n, "past")]
+        outputs = ["logits", *kv_names(n, "present")]
+    else:
+        module, args = no_cache, (ids, index)
+        shapes = {"input_ids": {0: batch, 1: seq}, "logits_index": {0: keep}}
+        inputs, outputs = ["input_ids", "logits_index"], ["logits"]
+    with torch.no_grad():
+        program = torch.onnx.export(module, args, dynamic_shapes=shapes, dynamo=True, input_names=inputs,
+                                     output_names=outputs, verbose=False)
+    out = Path(out_dir)
+    raw = out / "raw"
+    raw.mkdir()
+    program.save(str(raw / GRAPH), external_data=True)
+    fold_weight_transposes(raw / GRAPH, out / GRAPH)
+    shutil.rmtree(raw)
+    folder = hf_folder(art)
+    tokenizer = copy_tokenizer(folder, out) if folder else False
+    return {**facts, "kv_cache": kv_cache, "inputs": inputs, "outputs": outputs, "tokenizer": tokenizer,
+            "weight_bytes": onnx_weight_bytes(out / GRAPH), "quant": "none"}
+
+
+def fold_weight_transposes(src: Path, dst: Path) -> int:
+    """Replace Transpose(initializer) by the transposed initializer; returns how many were folded.
+
+    A tied lm_head exports as MatMul(x, Transpose(embedding)): ORT would fold it at session start
+    anyway, but the quantizers only quantize a MatMul whose weight is an initializer, so unfolded the
+    largest matrix of a small model (49152 x 576 here) would stay FP32 in the INT8 and INT4 graphs.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    inits = {t.name: t for t in model.graph.initializer}
+    folded = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Transpose" or node.input[0] not in inits:
+            continue
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+        array = numpy_helper.to_array(inits[node.input[0]])
+        model.graph.initializer.append(numpy_helper.from_array(array.transpose(perm).copy(), node.output[0]))
+        model.graph.node.remove(node)
+        folded += 1
+    onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=dst.name + ".data")
+    return folded
+
+
+def copy_tokenizer(src: str | Path, dst: Path) -> bool:
+    """Copy the tokenizer files beside the graph, so the ORT run needs neither torch nor the source."""
+    copied = False
+    for name in TOKENIZER_FILES:
+        if (Path(src) / name).is_file():
+            shutil.copy2(Path(src) / name, dst / name)
+            copied = copied or name == "tokenizer.json"
+    return copied
+
+
+def onnx_weight_bytes(path: Path) -> int:
+    """Bytes of the graph's initializers and constants as stored (packed int4 blocks, scales, zero points)."""
+    import onnx
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    model = onnx.load(str(path), load_external_data=False)
+
+    def nbytes(t: Any) -> int:
+        count = 1
+        for d in t.dims:
+            count *= d
+        return count * tensor_dtype_to_np_dtype(t.data_type).itemsize
+
+    total = sum(nbytes(t) for t in model.graph.initializer)
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            total += sum(nbytes(a.t) for a in node.attribute if a.name == "value")
+    return total
+
+
+# --- child side: quantization -----------------------------------------------------------------------
+def quantize_graph(out_dir: str, src_dir: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Quantize src_dir/model.onnx into out_dir/model.onnx with onnxruntime.quantization."""
+    import json
+
+    src, out = Path(src_dir), Path(out_dir)
+    facts = json.loads((src / MANIFEST).read_text())["meta"]
+    exclude = [] if params["lm_head"] else lm_head_nodes(src / GRAPH, facts["vocab_size"])
+    if method == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(src / GRAPH, out / GRAPH, weight_type=QuantType.QInt8,
+                         per_channel=bool(params["per_channel"]), reduce_range=bool(params["reduce_range"]),
+                         nodes_to_exclude=exclude, use_external_data_format=True)
+    elif method == "int4":
+        _int4(src / GRAPH, out / GRAPH, params, exclude)
+    else:
+        raise ValueError(f"unknown ORT quantization {method!r}")
+    for name in TOKENIZER_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, out / name)
+    return {**facts, "quant": method, "quant_params": params, "weight_bytes": onnx_weight_bytes(out / GRAPH)}
+
+
+def lm_head_nodes(path: Path, vocab_size: int) -> list[str]:
+    """Names of the MatMul nodes whose weight has the vocabulary as output width (the output projection)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    heads = {t.name for t in model.graph.initializer if len(t.dims) == 2 and t.dims[1] == vocab_size}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and any(i in heads for i in n.input)]
+
+
+def _int4(src: Path, dst: Path, params: dict[str, Any], exclude: list[str]) -> None:
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    from quantscope.backends.base import Unsupported
+
+    block = int(params["block_size"])
+    model = onnx.load(str(src))
+    widths = {init.name: init.dims[0] for init in model.graph.initializer if len(init.dims) == 2}
+    bad = sorted({widths[i] for node in model.graph.node if node.op_type == "MatMul"
+                  for i in node.input if i in widths and widths[i] % block})
+    if bad:
+        raise Unsupported(f"int4 block_size {block} does not divide the MatMul input width(s) {bad}: "
+                          "choose a block size dividing them (e.g. --qparam block_size=32)")
+    quant = MatMulNBitsQuantizer(model, bits=4, block_size=block, is_symmetric=bool(params["symmetric"]),
+                                 accuracy_level=int(params["accuracy_level"]), nodes_to_exclude=exclude)
+    quant.process()
+    quant.model.save_model_to_file(str(dst), use_external_data_format=True)

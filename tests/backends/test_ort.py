@@ -1,0 +1,109 @@
+"""ONNX Runtime backend on the tiny synthetic llama: the exported graphs agree with torch's FP32 model."""
+
+import numpy as np
+import pytest
+
+from quantscope.errors import UserError
+from quantscope.spec import ModelSpec, QuantSpec, RunSpec, WorkloadSpec
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+pytestmark = pytest.mark.integration
+
+TINY = ModelSpec("synthetic", "tiny-llama")
+
+
+@pytest.fixture(scope="module")
+def cache_home(tmp_path_factory):
+    """One artifact cache for the module, so the FP32 export is shared by the quantized tests."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """Torch FP32 logits of a fixed random sequence (the tiny model's reference)."""
+    from quantscope.backends.torch_backend import TorchBackend
+    from quantscope.models import resolve
+
+    torch_backend = TorchBackend()
+    torch_backend.load(RunSpec(model=TINY), resolve(TINY))
+    seq = np.random.default_rng(1).integers(0, 256, 48)
+    return seq, torch_backend.logits(seq)
+
+
+def ort_spec(method="none", params=(), **options):
+    return RunSpec(model=TINY, backend="ort", quant=QuantSpec(method=method, params=params),
+                   options={"n_threads": 1, **options}, workload=WorkloadSpec(threads=1))
+
+
+def loaded(spec):
+    from quantscope.backends.ort_backend import OrtBackend
+    from quantscope.models import resolve
+
+    backend = OrtBackend()
+    assert backend.supports(spec) is None
+    return backend, backend.load(spec, resolve(spec.model))
+
+
+def teacher_forced(backend, seq, start):
+    """Greedy predictions at positions start-1.. through prefill then decode fed the true tokens."""
+    preds = [int(backend.prefill(seq[None, :start])[0])]
+    for tok in seq[start:-1]:
+        preds.append(int(backend.decode(np.array([tok]))[0]))
+    return np.array(preds)
+
+
+def rel_err(a, ref):
+    return float(np.abs(a - ref).max() / ref.std())
+
+
+@pytest.mark.parametrize("kv_cache", [True, False])
+def test_fp32_graph_matches_torch(cache_home, reference, kv_cache):
+    seq, ref = reference
+    backend, facts = loaded(ort_spec(kv_cache=kv_cache))
+    assert facts["kv_cache"] is kv_cache and facts["cache_hit"] is False and facts["convert_s"] > 0
+    assert rel_err(backend.logits(seq), ref) < 1e-4
+    # prefill + decode with the true next tokens: each step's argmax is torch's at that position
+    np.testing.assert_array_equal(teacher_forced(backend, seq, 16), ref[15:-1].argmax(-1))
+    assert backend.weight_bytes() > 0 and backend.tokenize("x") is None  # synthetic: no tokenizer
+    backend.close()
+    again, facts = loaded(ort_spec(kv_cache=kv_cache))
+    assert facts["cache_hit"] is True and facts["cache_saved_s"] > 0  # converted nothing the second time
+    again.close()
+
+
+@pytest.mark.parametrize("method", ["int8", "int4"])
+def test_quantized_graphs_stay_close_and_shrink(cache_home, reference, method):
+    seq, ref = reference
+    fp32, _ = loaded(ort_spec())
+    backend, facts = loaded(ort_spec(method))
+    kinds = [c["kind"] for c in facts["conversions"]]
+    assert kinds == ["onnx-export", "ort-quant"] and facts["conversions"][0]["cache_hit"] is True
+    logits = backend.logits(seq)
+    assert 0 < rel_err(logits, ref) < 0.6  # quantized: changed, but still the same model
+    assert (logits.argmax(-1) == ref.argmax(-1)).mean() > 0.9
+    assert backend.weight_bytes() < fp32.weight_bytes()
+    np.testing.assert_array_equal(teacher_forced(backend, seq, 16), logits[15:-1].argmax(-1))
+
+
+def test_int4_block_size_must_divide_widths(cache_home):
+    from quantscope.backends.base import Unsupported
+
+    with pytest.raises(Unsupported, match="block_size 128 does not divide"):
+        loaded(ort_spec("int4", params={"block_size": 128}))
+
+
+def test_supports_says_why():
+    from quantscope.backends.ort_backend import OrtBackend
+
+    backend = OrtBackend()
+    assert "CUDAExecutionProvider" in backend.supports(RunSpec(model=TINY, backend="ort", device="cuda"))
+    assert "fp32" in backend.supports(RunSpec(model=TINY, backend="ort", quant=QuantSpec(dtype="bf16")))
+    assert "int4" in backend.supports(RunSpec(model=TINY, backend="ort", quant=QuantSpec(method="nf4")))
+    with pytest.raises(UserError, match="kv_cach"):
+        backend.supports(RunSpec(model=TINY, backend="ort", options={"kv_cach": False}))
+    with pytest.raises(UserError, match="block"):
+        backend.supports(RunSpec(model=TINY, backend="ort", quant=QuantSpec("fp32", "int8", {"block": 1})))
+
