@@ -18,8 +18,10 @@ $(BIN)/.installed: pyproject.toml Makefile
 
 install: $(BIN)/.installed
 
+# The main job: the default quick sweep on the bundled model, its table, the recommendation and
+# quantscope-report.html. A second invocation reuses every stored row (seconds).
 run: install
-	$(BIN)/quantscope run
+	$(BIN)/quantscope sweep
 
 test: install
 	$(BIN)/ruff check src tests benchmarks

@@ -86,6 +86,15 @@ def _register_commands() -> None:
     from quantscope.commands.run import run_cmd
 
     app.command("run")(run_cmd)
+    from quantscope.commands.compare import compare_cmd
+    from quantscope.commands.recommend import recommend_cmd
+    from quantscope.commands.report import report_cmd
+    from quantscope.commands.sweep import sweep_cmd
+
+    app.command("sweep")(sweep_cmd)
+    app.command("compare")(compare_cmd)
+    app.command("report")(report_cmd)
+    app.command("recommend")(recommend_cmd)
 
 
 _register_commands()

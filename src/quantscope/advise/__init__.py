@@ -1,0 +1,1 @@
+"""Advice from measured results: the recommendation (pure logic over summaries)."""

@@ -1,0 +1,1 @@
+"""Reading stored results: per-run summaries, comparable groups, and statistics against a baseline."""

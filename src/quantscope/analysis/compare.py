@@ -1,0 +1,119 @@
+"""Statistics of one configuration against a baseline: speed ratios with a CI and Welch's t verdict,
+memory and quality differences. Pure functions of stored samples.
+
+Speed ratio (other / baseline) of two independent means, by the delta method on the log scale:
+  ln r = ln m_b - ln m_a,  Var(ln r) ~= (se_a / m_a)^2 + (se_b / m_b)^2,
+  CI95 = exp(ln r +- t(0.975, df) sqrt(Var)),  df by Welch-Satterthwaite on the two terms
+  (e.g. Franz 2007, "Ratios: a short guide to confidence limits and proper use", section 3).
+Significance: Welch's unequal-variance t-test on the raw repetitions (scipy.stats.ttest_ind,
+equal_var=False), as pyperf's `compare_to` and compare-llama-bench do for their verdicts.
+
+>>> t = ratio_test([10.0, 10.2, 9.9, 10.1], [12.0, 12.1, 11.9, 12.2])
+>>> round(t.ratio, 3), t.significant, t.verdict.split()[0]
+(1.199, True, 'faster,')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from quantscope.metrics.stats import t_quantile
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class RatioTest:
+    ratio: float  # mean(other) / mean(baseline)
+    lo: float  # 95 % CI of the ratio
+    hi: float
+    p: float  # Welch's two-sided p-value (nan when it cannot be computed)
+    n_base: int
+    n_other: int
+    verdict: str
+
+    @property
+    def significant(self) -> bool:
+        return self.p == self.p and self.p < ALPHA
+
+    def text(self, digits: int = 3) -> str:
+        ci = "" if math.isnan(self.lo) else f" [{self.lo:.{digits}g}, {self.hi:.{digits}g}]"
+        return f"{self.ratio:.{digits}g}x{ci}"
+
+
+def _mean_se(x: np.ndarray) -> tuple[float, float]:
+    n = x.size
+    return float(x.mean()), (float(x.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan)
+
+
+def ratio_ci(base: Sequence[float], other: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """(ratio, lo, hi) of mean(other)/mean(base); lo = hi = nan when either has fewer than 2 samples."""
+    a, b = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    ma, sa = _mean_se(a)
+    mb, sb = _mean_se(b)
+    ratio = mb / ma if ma else math.nan
+    if a.size < 2 or b.size < 2 or ma <= 0 or mb <= 0:
+        return ratio, math.nan, math.nan
+    va, vb = (sa / ma) ** 2, (sb / mb) ** 2
+    var = va + vb
+    if var == 0:
+        return ratio, ratio, ratio
+    # Welch-Satterthwaite degrees of freedom of the two (relative) variance terms
+    df = var**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    half = t_quantile(confidence, max(1, int(df))) * math.sqrt(var)
+    return ratio, ratio * math.exp(-half), ratio * math.exp(half)
+
+
+def welch_p(base: Sequence[float], other: Sequence[float]) -> float:
+    """Two-sided p-value of Welch's t-test (nan with fewer than 2 samples or no variance at all)."""
+    from scipy.stats import ttest_ind
+
+    a, b = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if a.size < 2 or b.size < 2 or (a.std() == 0 and b.std() == 0):
+        return math.nan
+    return float(ttest_ind(b, a, equal_var=False).pvalue)
+
+
+def ratio_test(base: Sequence[float], other: Sequence[float], higher_is_better: bool = True) -> RatioTest:
+    """Ratio, CI and Welch's verdict for one measurement (e.g. decode tok/s per repetition)."""
+    ratio, lo, hi = ratio_ci(base, other)
+    p = welch_p(base, other)
+    n_a, n_b = len(base), len(other)
+    if n_a < 2 or n_b < 2:
+        verdict = f"too few repetitions for a test (N={n_a} vs {n_b}; need 2 each)"
+    elif math.isnan(p):
+        verdict = "identical samples: no difference to test"
+    elif p < ALPHA:
+        better = (ratio > 1) == higher_is_better
+        word = ("faster" if ratio > 1 else "slower") if higher_is_better else ("better" if better else "worse")
+        verdict = f"{word}, significant (Welch p={p:.2g})"
+    else:
+        verdict = f"no significant difference (Welch p={p:.2g})"
+    return RatioTest(ratio, lo, hi, p, n_a, n_b, verdict)
+
+
+@dataclass(frozen=True)
+class Difference:
+    diff: float  # other - baseline
+    se: float  # nan when unknown
+    paired: bool  # computed from per-token differences on the same tokens
+
+
+def mean_difference(base: Sequence[float], other: Sequence[float]) -> Difference:
+    """Difference of two means; paired per-token when both scored the same tokens (same length).
+
+    Per-token quality samples (KLD, nll) of two configurations come from the same text and windows,
+    so their difference has a much smaller error than two independent means (llama-perplexity's
+    covariance term for ln(PPL_Q/PPL_base)).
+    """
+    a, b = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if a.size == b.size and a.size > 1:
+        d = b - a
+        return Difference(float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size)), True)
+    ma, sa = _mean_se(a)
+    mb, sb = _mean_se(b)
+    return Difference(mb - ma, math.sqrt(sa**2 + sb**2), False)

@@ -1,0 +1,90 @@
+"""The Python API for notebooks: stored results as a pandas DataFrame.
+
+One row per stored run. Column names carry their units (SI as stored: `_s`, `_bytes`, `_tps` = tokens
+per second, `_nat`, `_Bps` = bytes per second, `_fraction`). For each measurement there are
+`<name>_mean`, `<name>_sd`, `<name>_ci95`, `<name>_n` and the raw samples as a list in `<name>_samples`,
+so any other statistic can be computed from the samples. Quality figures are derived as
+llama-perplexity derives them: `ppl`, `ppl_se`, `kld_nat_mean`, `kld_nat_se`, `same_top1_fraction`...
+
+>>> import quantscope
+>>> df = quantscope.load_results()  # doctest: +SKIP
+>>> df[["backend", "quant", "decode_tps_mean", "kld_nat_mean"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from quantscope.metrics.stats import describe
+from quantscope.result import Result
+
+# Stored measurement names that do not end in a unit get one in the DataFrame.
+UNIT_NAMES = {"nll": "nll_nat", "kld": "kld_nat", "delta_p": "delta_p_prob", "same_top1": "same_top1_fraction",
+              "nll_delta": "nll_delta_nat", "bandwidth_fraction": "bandwidth_fraction"}
+
+
+def _spec_columns(run_id: int, r: Result) -> dict[str, Any]:
+    spec, w, q = r.spec, r.spec.workload, r.spec.quality
+    return {
+        "run_id": run_id, "key_hash": spec.key_hash(), "machine_id": r.env.machine_id, "status": r.status,
+        "reason": r.reason, "started_at": r.started_at, "duration_s": r.duration_s,
+        "model": spec.model.label, "model_source": spec.model.source, "backend": spec.backend,
+        "dtype": spec.quant.dtype, "quant": spec.quant.method, "config": f"{spec.backend}/{spec.quant.label}"
+        + "".join(f" {k}={v}" for k, v in spec.options),
+        "quant_params": json.dumps(dict(spec.quant.params), sort_keys=True),
+        "options": json.dumps(dict(spec.options), sort_keys=True), "device": spec.device, "seed": spec.seed,
+        "prompt_tokens": w.prompt_tokens, "gen_tokens": w.gen_tokens, "batch": w.batch,
+        "quality_recipe": q.recipe if q.enabled else None, "quality_ctx": q.ctx if q.enabled else None,
+        "quality_max_tokens": q.max_tokens if q.enabled else None,
+        "stop_rule": r.info.get("stop_rule"), "reps": r.info.get("reps"),
+        "cpu_model": r.env.cpu_model, "git_sha": r.env.git_sha, "quantscope_version": r.env.quantscope_version,
+    }
+
+
+def _quality_columns(r: Result) -> dict[str, Any]:
+    from quantscope.analysis.summary import is_reference
+    from quantscope.quality.kld import kld_summary, same_top_summary
+    from quantscope.quality.perplexity import ppl_with_se
+
+    out: dict[str, Any] = {"ppl": math.nan, "ppl_se": math.nan, "kld_nat_se": math.nan,
+                           "same_top1_fraction_se": math.nan, "is_reference": is_reference(r)}
+    nll, kld, top = r.get("nll"), r.get("kld"), r.get("same_top1")
+    if nll is not None and nll.samples:
+        out["ppl"], out["ppl_se"] = ppl_with_se(nll.samples)
+    if kld is not None and kld.samples:
+        out["kld_nat_se"] = kld_summary(kld.samples)["se"]
+    if top is not None and top.samples:
+        out["same_top1_fraction_se"] = same_top_summary(top.samples)[1]
+    return out
+
+
+def result_record(run_id: int, r: Result) -> dict[str, Any]:
+    """One DataFrame row as a dict (also usable without pandas)."""
+    rec = _spec_columns(run_id, r)
+    for m in r.measurements:
+        name = UNIT_NAMES.get(m.name, m.name)
+        s = describe(m.samples)
+        rec.update({f"{name}_mean": s.mean, f"{name}_sd": s.sd, f"{name}_ci95": s.ci95, f"{name}_n": s.n,
+                    f"{name}_samples": list(m.samples)})
+    rec.update(_quality_columns(r))
+    return rec
+
+
+def load_results(store: str | os.PathLike[str] | None = None):
+    """Every stored run as a pandas DataFrame, oldest first (run ids ascending).
+
+    `store`: a result store path (default: $QUANTSCOPE_STORE or the XDG data dir, as the CLI).
+    Opened read-only: loading never creates or changes a store.
+    """
+    import pandas as pd  # lazy: pandas is an optional dependency (quantscope[report])
+
+    from quantscope.store import Store
+
+    with Store(Path(store) if store is not None else None, readonly=True) as st:
+        rows = st.results()
+    records = [result_record(i, r) for i, r in sorted(rows, key=lambda x: x[0])]
+    return pd.DataFrame.from_records(records)

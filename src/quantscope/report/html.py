@@ -1,0 +1,189 @@
+"""The HTML report: one self-contained file (plots inline as base64 SVG images, CSS inline, no script,
+nothing fetched at view time), rendered by Jinja2 with autoescaping on.
+
+Plots go in as <img src="data:image/svg+xml;base64,..."> rather than inline <svg> markup: an SVG
+shown as an image cannot run script, so no text in a plot (a model or option name) can become markup.
+A Content-Security-Policy meta tag forbids every network load, so a viewer that tried one would show a
+console error (tests/report/test_chromium.py looks for console errors in headless Chromium).
+
+>>> html = render_report(store.results(), baseline=None)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from quantscope.advise.recommend import Constraints, Recommendation, evidence, fmt_bytes, recommend
+from quantscope.analysis.summary import Summary, default_baseline, fmt_pm, summarize
+from quantscope.result import Result
+
+MiB = float(1 << 20)
+
+
+def figure_data_uri(fig) -> str:
+    """The figure as a data: URI of an SVG (text as paths: no font needed where it is viewed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})  # no date: the same data gives the same file
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _stats_cell(stats, scale: float = 1.0, digits: int = 4) -> str:
+    if stats is None:
+        return "-"
+    return fmt_pm(stats.mean * scale, stats.ci95 * scale, digits) + f" (N={stats.n})"
+
+
+def result_row(s: Summary) -> dict[str, Any]:
+    r = s.result
+    return {
+        "run_id": s.run_id, "key": r.spec.key_hash(), "label": s.label, "status": r.status,
+        "reason": r.reason or "", "reference": s.is_reference,
+        "decode": _stats_cell(s.decode), "prefill": _stats_cell(s.prefill), "ttft_ms": _stats_cell(s.ttft, 1e3),
+        "p50_ms": f"{s.token_latency.p50 * 1e3:.3g}" if s.token_latency else "-",
+        "p99_ms": f"{s.token_latency.p99 * 1e3:.3g}" if s.token_latency else "-",
+        "rss": fmt_bytes(s.peak_rss_bytes) if s.peak_rss_bytes else "-",
+        "weights": fmt_bytes(s.weight_bytes) if s.weight_bytes else "-",
+        "file": fmt_bytes(s.file_bytes) if s.file_bytes else "-",
+        "ppl": fmt_pm(*s.ppl) if s.ppl else "-",
+        "kld": ("0 (reference)" if s.is_reference else fmt_pm(*s.kld, 3, 1)) if s.kld else "-",
+        "top1": fmt_pm(s.top1[0] * 100, s.top1[1] * 100, 4, 2) if s.top1 and not s.is_reference else "-",
+        "duration_s": f"{r.duration_s:.1f}",
+    }
+
+
+def efficiency_row(s: Summary) -> dict[str, Any]:
+    bw = s.result.get("achieved_bandwidth_Bps")
+    machine = bw.meta.get("machine_read_Bps") if bw is not None else None
+    return {
+        "label": s.label,
+        "decode": _stats_cell(s.decode),
+        "weights": fmt_bytes(s.weight_bytes) if s.weight_bytes else "-",
+        "achieved": _stats_cell(s.achieved_bandwidth, 1e-9, 3),
+        "fraction": _stats_cell(s.bandwidth_fraction, 100, 3),
+        "machine": f"{machine / 1e9:.3g} GB/s ({bw.meta.get('threads')} threads)" if machine else "-",
+        "energy": _stats_cell(s.energy) if s.energy else s.energy_note,
+    }
+
+
+def provenance_row(s: Summary) -> dict[str, Any]:
+    r = s.result
+    nll = r.get("nll")
+    meta = nll.meta if nll is not None else {}
+    decode = r.get("decode_tps")
+    return {
+        "label": s.label, "run_id": s.run_id, "started_at": r.started_at,
+        "stop_rule": r.info.get("stop_rule", "-"), "reps": r.info.get("reps", "-"),
+        "stalls": r.info.get("discarded_stalls", 0),
+        "warmup": decode.meta.get("warmup_reps", "-") if decode is not None else "-",
+        "quality": (f"{meta.get('recipe')} ctx {meta.get('ctx')}, {meta.get('tokens_scored')} tokens in "
+                    f"{meta.get('windows')} windows, BOS {meta.get('bos')}, "
+                    f"text sha256 {str(meta.get('text_sha256', ''))[:12]}") if meta else
+                   str(r.info.get("quality", "-")),
+        "options": ", ".join(f"{k}={v}" for k, v in r.spec.options) or "-",
+        "git_sha": r.env.git_sha or "-", "machine": r.env.machine_id,
+    }
+
+
+def _plots(summaries: list[Summary], baseline: Summary | None) -> list[dict[str, str]]:
+    from quantscope.report import plots
+
+    out = [("Throughput per configuration", "Mean of the timed repetitions; error bars: 95 % CI of the mean.",
+            plots.throughput(summaries))]
+    if baseline is not None:
+        out.append((f"Speed-up against {baseline.label} (run {baseline.run_id})",
+                    "Ratio of means; error bars: 95 % CI of the ratio (delta method on the log means).",
+                    plots.speedup(summaries, baseline)))
+    out.append(("Memory", "Weights as loaded (packed data, scales), the model file, and the run's peak RSS "
+                          "(worker process, load and timed work).", plots.memory(summaries)))
+    if any(s.ppl or s.kld for s in summaries):  # no quality pass: no empty panels either
+        out.append(("Quality", "Perplexity and KLD against the FP32 reference on the same tokens, each ± its "
+                               "standard error (llama-perplexity's formulas).", plots.quality(summaries)))
+    if any(s.kld and s.decode for s in summaries):
+        out.append(("Speed against quality", "Red: the Pareto front (nothing else is both faster and closer "
+                                             "to the reference); error bars: 95 % CI of decode, SE of KLD.",
+                    plots.speed_vs_quality(summaries)))
+    out.append(("Per-token latency", "Every decode step of every timed repetition.",
+                plots.token_latency(summaries)))
+    return [{"title": t, "caption": c, "src": figure_data_uri(f)} for t, c, f in out]
+
+
+def _template():
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(loader=PackageLoader("quantscope.report", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2")
+
+
+def _recommendation_view(rec: Recommendation) -> dict[str, Any]:
+    return {
+        "goal": rec.goal,
+        "constraints": rec.constraints.describe(),
+        "winner": {"label": rec.winner.label, "run_id": rec.winner.run_id, "evidence": evidence(rec.winner)}
+        if rec.winner else None,
+        "runners_up": [{"label": s.label, "run_id": s.run_id, "evidence": evidence(s)} for s in rec.runners_up],
+        "excluded": [{"label": v[0].summary.label, "run_id": v[0].summary.run_id,
+                      "why": "; ".join(f"{e.constraint}: {e.detail}" for e in v)} for v in rec.excluded],
+        "nearest_miss": {"label": rec.nearest_miss[0].summary.label,
+                         "why": "; ".join(e.detail for e in rec.nearest_miss)} if rec.nearest_miss else None,
+        "reasons": rec.reasons,
+    }
+
+
+def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = None, goal: str = "balanced",
+                  constraints: Constraints | None = None, notes: list[str] | None = None,
+                  title: str | None = None) -> str:
+    """The report of one comparable group of rows (see analysis.selection.group) as an HTML string."""
+    rows = sorted(rows, key=lambda x: x[0])  # run order: a sweep's reference first
+    summaries = [summarize(i, r) for i, r in rows]
+    ok = [s for s in summaries if s.ok]
+    baseline = next((s for s in ok if s.run_id == baseline_id), None) or default_baseline(summaries)
+    rec = recommend(summaries, goal, constraints or Constraints())
+    first = rows[0][1] if rows else None
+    env = asdict(first.env) if first else {}
+    workload = asdict(first.spec.workload) if first else {}
+    quality = asdict(first.spec.quality) if first else {}
+    model = first.spec.model.label if first else "-"
+    return _template().render(
+        title=title or f"quantscope report: {model}",
+        model=model,
+        generated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        notes=notes or [],
+        results=[result_row(s) for s in summaries],
+        not_ok=[result_row(s) for s in summaries if not s.ok],
+        efficiency=[efficiency_row(s) for s in ok],
+        provenance=[provenance_row(s) for s in ok],
+        plots=_plots(summaries, baseline) if ok else [],
+        baseline=baseline.label if baseline else None,
+        rec=_recommendation_view(rec),
+        env={k: (", ".join(f"{n} {v}" for n, v in val.items()) if isinstance(val, dict) else
+                 " ".join(val) if isinstance(val, list | tuple) else
+                 f"{val / (1 << 30):.1f} GiB" if k == "ram_bytes" else val)
+             for k, val in env.items() if k != "cpu_flags"},
+        cpu_flags=" ".join(env.get("cpu_flags", ())),
+        workload=workload, quality=quality,
+        count=len(summaries), ok_count=len(ok),
+    )
+
+
+def write_report(path: Path, html: str) -> Path:
+    """Write atomically (temp file + rename): a reader never sees half a report."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(html)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,184 @@
+"""Run a sweep: plan (what the store already has), then each configuration in its own worker.
+
+Resume rules (each one a test in tests/sweep/):
+- A configuration whose key has an `ok` row from this machine is reused, not rerun (`force` reruns it).
+  An ok row whose quality pass found no reference log-probs is rerun once the reference exists.
+- An `unsupported` row is reused while the software that decided it (package versions, quantscope
+  version, git sha) is unchanged: asking again would give the same answer after seconds of imports.
+- Anything else (failed, timeout, oom, crashed, interrupted, or never run) is run again.
+- A run that fails is stored as its row and the sweep goes on. Ctrl-C stops the worker (runner's
+  job), stores the running configuration as `interrupted`, keeps every finished row, and stops.
+
+>>> SweepOutcome([]).exit_code
+0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from quantscope.errors import UserError
+from quantscope.result import EnvFingerprint, Result
+from quantscope.spec import RunSpec
+
+FAILED = ("failed", "timeout", "oom", "crashed")  # statuses that make the sweep's exit code 1
+NO_REFERENCE_NOTE = "not measured: no reference"  # quality_step's note when a run had no reference file
+
+
+@dataclass
+class Step:
+    """One configuration of the plan: reuse a stored row, or run it (expected_s from an earlier run)."""
+
+    spec: RunSpec
+    reuse: tuple[int, Result] | None = None
+    expected_s: float | None = None
+
+
+@dataclass
+class Row:
+    spec: RunSpec
+    run_id: int | None
+    result: Result
+    reused: bool
+
+
+@dataclass
+class SweepOutcome:
+    rows: list[Row] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """130 after Ctrl-C (the shell's convention), 1 if any configuration failed, else 0.
+
+        unsupported is an answer, not a failure (as for `quantscope run`)."""
+        if self.interrupted:
+            return 130
+        return 1 if any(r.result.status in FAILED for r in self.rows) else 0
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.rows:
+            out[r.result.status] = out.get(r.result.status, 0) + 1
+        return out
+
+
+def same_software(a: EnvFingerprint, b: EnvFingerprint) -> bool:
+    return (a.packages, a.quantscope_version, a.git_sha) == (b.packages, b.quantscope_version, b.git_sha)
+
+
+def reusable(result: Result, env: EnvFingerprint) -> bool:
+    """Whether a stored row of this key on this machine answers the question without running again."""
+    if result.status == "ok":
+        return not str(result.info.get("quality", "")).startswith(NO_REFERENCE_NOTE)
+    return result.status == "unsupported" and same_software(result.env, env)
+
+
+def plan(st, specs: list[RunSpec], env: EnvFingerprint, force: bool = False) -> list[Step]:
+    """One Step per spec: the stored row to reuse (unless `force`) and the expected run time."""
+    steps = []
+    for spec in specs:
+        key = spec.key_hash()
+        ok = st.latest_ok(key, env.machine_id)
+        newest = st.results(key_hash=key, machine_id=env.machine_id, limit=1)
+        expected = ok[1].duration_s if ok else None
+        reuse = None
+        if not force:
+            for candidate in (ok, newest[0] if newest else None):
+                if candidate and reusable(candidate[1], env):
+                    reuse = candidate
+                    break
+        steps.append(Step(spec, reuse, expected))
+    return steps
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def unknown_backend_row(spec: RunSpec, env: EnvFingerprint) -> Result | None:
+    """An unsupported row for a backend this quantscope does not have (registered by name), else None."""
+    from quantscope.backends import BACKENDS
+
+    if spec.backend in BACKENDS:
+        return None
+    return Result(spec=spec, env=env, status="unsupported", started_at=now_iso(),
+                  reason=f"this quantscope has no such runtime: {BACKENDS.unknown_message(spec.backend)}")
+
+
+def interrupted_row(spec: RunSpec, env: EnvFingerprint, started_at: str, seconds: float) -> Result:
+    return Result(spec=spec, env=env, status="interrupted", started_at=started_at, duration_s=seconds,
+                  reason=f"stopped by Ctrl-C after {seconds:.1f} s; rerun the sweep to measure it")
+
+
+class _Reference:
+    """Whether the KLD reference is usable: once it fails in this sweep, the others run without it
+    (speed and memory still measured) instead of each trying the reference again."""
+
+    def __init__(self) -> None:
+        self.failed: str | None = None
+
+    def file_for(self, st, spec: RunSpec, timeout: float) -> str | None:
+        from quantscope.commands.run import find_reference
+
+        if self.failed or not spec.quality.enabled or spec.model.synthetic:
+            return None
+        try:
+            return find_reference(st, spec, timeout)
+        except UserError as e:  # the reference run failed: the row runs, its quality note says why
+            self.failed = str(e)
+            return None
+
+    def saw(self, spec: RunSpec, result: Result) -> None:
+        from quantscope.runner.quality_step import reference_spec
+
+        if spec.quality.enabled and reference_spec(spec) == spec and result.status != "ok":
+            self.failed = f"the FP32 reference ended {result.status}: {result.reason}"
+
+
+Hook = Callable[..., Any]
+
+
+def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
+              on_start: Hook | None = None, on_done: Hook | None = None) -> SweepOutcome:
+    """Measure every step that is not reused, storing each row as soon as it exists.
+
+    on_start(index, step) and on_done(index, row) let a caller draw progress; they do no work here.
+    The runner is looked up at call time (quantscope.runner.run_spec), so tests can replace it.
+    """
+    from quantscope import runner
+
+    outcome = SweepOutcome()
+    reference = _Reference()
+    for i, step in enumerate(steps):
+        if on_start:
+            on_start(i, step)
+        if step.reuse is not None:
+            run_id, result = step.reuse
+            reference.saw(step.spec, result)
+            row = Row(step.spec, run_id, result, reused=True)
+        else:
+            started_at, t0 = now_iso(), time.perf_counter()
+            try:
+                result = unknown_backend_row(step.spec, env)
+                if result is None:
+                    ref_file = reference.file_for(st, step.spec, timeout)
+                    result = runner.run_spec(step.spec, timeout, reference_file=ref_file)
+                reference.saw(step.spec, result)
+                row = Row(step.spec, st.add(result), result, reused=False)
+            except KeyboardInterrupt:
+                result = interrupted_row(step.spec, env, started_at, time.perf_counter() - t0)
+                row = Row(step.spec, st.add(result), result, reused=False)
+                outcome.rows.append(row)
+                outcome.interrupted = True
+                if on_done:
+                    on_done(i, row)
+                break
+        outcome.rows.append(row)
+        if on_done:
+            on_done(i, row)
+    return outcome

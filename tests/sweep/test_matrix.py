@@ -1,0 +1,90 @@
+"""The sweep matrix: the default covers every configuration the code knows; TOML and flags build it."""
+
+import pytest
+
+from quantscope.errors import FormatError, UserError
+from quantscope.runner.quality_step import reference_spec
+from quantscope.spec import ModelSpec, QualitySpec, RunSpec
+from quantscope.sweep.matrix import DEFAULT_MATRIX, Entry, from_flags, from_toml, reference_first
+
+pytestmark = pytest.mark.unit
+
+
+def test_default_matrix_covers_every_runtime_and_method_named_in_the_issue():
+    have = {(e.backend, e.dtype, e.quant, e.options) for e in DEFAULT_MATRIX}
+    want = {
+        ("torch", "fp32", "none", ()), ("torch", "bf16", "none", ()),
+        ("torchao", "fp32", "int8-weight-only", ()), ("torchao", "fp32", "int8-dynamic", ()),
+        ("torchao", "bf16", "int4-weight-only", ()), ("torchao", "bf16", "float8-dynamic", ()),
+        ("bnb", "fp32", "int8", ()), ("bnb", "fp32", "nf4", ()), ("bnb", "fp32", "fp4", ()),
+        ("ort", "fp32", "none", ()), ("ort", "fp32", "none", (("kv_cache", False),)),
+        ("ort", "fp32", "int8", ()), ("ort", "fp32", "int4", ()),
+        ("llamacpp", "fp32", "q8_0", ()), ("llamacpp", "fp32", "q4_k_m", ()), ("llamacpp", "fp32", "q4_0", ()),
+    }
+    assert have == want
+    assert len(DEFAULT_MATRIX) == len(want)  # no duplicates
+
+
+def test_every_default_backend_is_registered():
+    from quantscope.backends import BACKENDS
+
+    assert {e.backend for e in DEFAULT_MATRIX} <= set(BACKENDS.names())
+
+
+def test_flags_make_every_combination_with_defaults_for_missing_lists():
+    entries = from_flags(["torch", "ort"], ["none"], ["fp32", "bf16"])
+    assert [e.label for e in entries] == ["torch/fp32", "torch/bf16", "ort/fp32", "ort/bf16"]
+    assert [e.label for e in from_flags([], [], [])] == ["torch/fp32"]
+
+
+def test_flags_reject_a_bad_dtype_up_front():
+    with pytest.raises(UserError, match="dtype 'fp8' is not one of"):
+        from_flags(["torch"], [], ["fp8"])
+
+
+def test_toml_matrix_with_params_and_options(tmp_path):
+    p = tmp_path / "m.toml"
+    p.write_text('[[config]]\nbackend = "torch"\n\n[[config]]\nbackend = "torchao"\ndtype = "bf16"\n'
+                 'quant = "int4-weight-only"\nparams = { group_size = 64 }\n\n'
+                 '[[config]]\nbackend = "ort"\noptions = { kv_cache = false }\n\n[[config]]\nbackend = "torch"\n')
+    entries = from_toml(p)
+    assert entries == [Entry("torch"), Entry("torchao", "bf16", "int4-weight-only", (("group_size", 64),)),
+                       Entry("ort", options=(("kv_cache", False),))]  # the repeated torch entry once
+    assert entries[1].label == "torchao/int4-weight-only/bf16[group_size=64]"
+    assert entries[2].label == "ort/fp32 kv_cache=False"
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('[[config]]\nbackend = "torch"\nqaunt = "int8"\n', "unknown key(s) qaunt"),
+    ('[[config]]\ndtype = "fp32"\n', 'needs backend = "NAME"'),
+    ('[[config]]\nbackend = "torch"\nparams = 3\n', "must be a TOML table"),
+    ('backend = "torch"\n', "unknown top-level key(s) backend"),
+    ("[[config]\n", "is not valid TOML"),
+    ("", "has no [[config]] entries"),
+])
+def test_bad_toml_is_one_line_format_error(tmp_path, text, needle):
+    p = tmp_path / "m.toml"
+    p.write_text(text)
+    with pytest.raises(FormatError) as e:
+        from_toml(p)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_toml_is_user_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        from_toml(tmp_path / "nope.toml")
+
+
+def test_reference_first_moves_or_adds_the_fp32_reference():
+    base = RunSpec(quality=QualitySpec(max_tokens=256))
+    specs = [e.spec(base) for e in (Entry("ort", options=(("kv_cache", False),)), Entry("torch", "bf16"))]
+    out = reference_first(specs)
+    assert out[0] == reference_spec(specs[0]) and out[1:] == specs  # added in front
+    again = reference_first([specs[1], out[0]])
+    assert again == [out[0], specs[1]]  # moved in front, not duplicated
+
+
+def test_no_reference_without_a_quality_pass():
+    base = RunSpec(model=ModelSpec("synthetic", "tiny-llama"), quality=QualitySpec(enabled=False))
+    specs = [Entry("torch", "bf16").spec(base)]
+    assert reference_first(specs) == specs

@@ -1,0 +1,46 @@
+"""The sweep's ETA and per-configuration lines."""
+
+import io
+
+import pytest
+from fake_results import make_result, make_spec
+from rich.console import Console
+
+from quantscope.sweep.execute import Row, Step
+from quantscope.sweep.progress import SweepDisplay, expected_remaining_s, row_line
+
+pytestmark = pytest.mark.unit
+
+
+def test_eta_sums_expected_durations_and_skips_reused_rows():
+    steps = [Step(None, expected_s=100.0), Step(None, reuse=(1, None), expected_s=50.0), Step(None, expected_s=30.0)]
+    assert expected_remaining_s(steps, 0, started=0.0, ran_s=[], now=40.0) == 60.0 + 30.0
+    assert expected_remaining_s(steps, 0, started=0.0, ran_s=[], now=500.0) == 30.0  # overdue: 0, not negative
+
+
+def test_eta_unknown_until_one_configuration_has_run_then_uses_their_mean():
+    steps = [Step(None), Step(None), Step(None)]
+    assert expected_remaining_s(steps, 0, None, [], 0.0) is None
+    assert expected_remaining_s(steps, 1, None, [20.0], 0.0) == 40.0
+
+
+def test_row_line_escapes_markup_and_says_what_was_reused():
+    spec = make_spec("ort", quant="int8", options=(("note", "[bold]x[/bold]"),))
+    ran = Row(spec, 7, make_result(spec, status="failed", reason="[red]boom[/red]"), reused=False)
+    console = Console(file=io.StringIO(), width=200)
+    console.print(row_line(2, 5, ran), highlight=False)
+    text = console.file.getvalue()
+    assert "[3/5] ort/int8/fp32 note=[bold]x[/bold] failed in 1.0 s: [red]boom[/red]" in text
+    reused = Row(spec, 7, make_result(spec, kld=0.01), reused=True)
+    assert "reused run 7 (key " in row_line(0, 1, reused)
+
+
+def test_display_prints_one_line_per_configuration():
+    spec = make_spec()
+    steps = [Step(spec, expected_s=1.0)]
+    console = Console(file=io.StringIO(), width=200)
+    with SweepDisplay(steps, console) as d:
+        d.on_start(0, steps[0])
+        d.on_done(0, Row(spec, 1, make_result(spec), reused=False))
+    assert "[1/1] torch/fp32 ok in 12.0 s  decode 2" in console.file.getvalue()
+    assert d.remaining() == 0.0
