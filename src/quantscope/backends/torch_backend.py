@@ -91,9 +91,9 @@ class TorchBackend:
             return model.to(self.device)
         path = artifact.path
         if artifact.format == "gguf":
-            from quantscope.models.materialize import hf_from_gguf
+            from quantscope.models.materialize import hf_from_gguf_isolated
 
-            path = hf_from_gguf(artifact)
+            path = hf_from_gguf_isolated(artifact)
         self.tokenizer = AutoTokenizer.from_pretrained(
             path, trust_remote_code=artifact.trust_remote_code, revision=artifact.revision
         )

@@ -93,3 +93,29 @@ def hf_from_gguf(artifact: ModelArtifact) -> str:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return str(dest)
+
+
+def hf_from_gguf_json(artifact: dict) -> dict:
+    """hf_from_gguf for artifacts.child.run_child: JSON in, JSON out."""
+    return {"path": hf_from_gguf(ModelArtifact(**artifact))}
+
+
+def hf_from_gguf_isolated(artifact: ModelArtifact) -> str:
+    """hf_from_gguf, dequantizing in a child process when the folder is not cached yet.
+
+    Dequantizing holds the GGUF's tensors and the fp32 model at once; done in the measuring worker it
+    would raise the run's peak RSS (VmHWM never goes down) on the first run of a file and not on later
+    ones, so two runs of one configuration would report different memory.
+    """
+    import dataclasses
+
+    import transformers
+
+    from quantscope.artifacts.child import run_child
+
+    dest = dequant_dir(artifact.digest or file_sha256(artifact.path), transformers.__version__)
+    if (dest / PROVENANCE).is_file():
+        return str(dest)
+    return run_child("quantscope.models.materialize:hf_from_gguf_json", {"artifact": dataclasses.asdict(artifact)})[
+        "path"
+    ]
