@@ -189,3 +189,8 @@ def fingerprint() -> EnvFingerprint:
         quantscope_version=quantscope.__version__,
         git_sha=_git_sha(),
     )
+
+
+def physical_cores() -> int:
+    """Physical core count: llama-bench's default thread count (common_cpu_get_num_math)."""
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1

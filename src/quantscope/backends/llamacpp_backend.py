@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from quantscope.backends.base import Unsupported
+from quantscope.env import physical_cores
 from quantscope.errors import FormatError, UserError
 from quantscope.models.base import ModelArtifact
 from quantscope.spec import RunSpec
@@ -134,7 +135,7 @@ class LlamaCppBackend:
             raise UserError("--qparam requantize=true quantizes a GGUF source's own tensors; "
                             "this source is not a GGUF")
         path, facts, file_meta = ensure_gguf(artifact, spec.seed, target, requantize)
-        threads = opts.get("n_threads") or spec.workload.threads or _physical_cores()
+        threads = opts.get("n_threads") or spec.workload.threads or physical_cores()
         # llama.cpp's log is kept (not printed) from here to close(): its errors go into our messages.
         self._log = captured_log()
         log = self._log.__enter__()
@@ -301,16 +302,6 @@ class LlamaCppBackend:
         if self._log is not None:
             self._log.__exit__(None, None, None)
             self._log = None
-
-
-def _physical_cores() -> int:
-    """llama-bench's default thread count is the physical core count (common_cpu_get_num_math)."""
-    try:
-        import psutil
-
-        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    except ImportError:
-        return os.cpu_count() or 1
 
 
 __all__ = ["LlamaCppBackend"]

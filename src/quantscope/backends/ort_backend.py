@@ -13,13 +13,13 @@ in as the next step's past without a copy through numpy (as optimum's ORTModelFo
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import numpy as np
 
 from quantscope.backends.ort_export import METHODS, ensure_graph, kv_names, method_params
+from quantscope.env import physical_cores
 from quantscope.errors import UserError
 from quantscope.models.base import ModelArtifact
 from quantscope.spec import RunSpec
@@ -115,7 +115,7 @@ class OrtBackend:
             self.tokenizer, self.bos = hf_tokenizer(cached.path, self.meta.get("bos_token_id"))
         else:
             self.bos = self.meta.get("bos_token_id")
-        threads = opts["n_threads"] or _physical_cores()
+        threads = opts["n_threads"] or physical_cores()
         source = "option" if opts["n_threads"] else "ort default"
         return {**facts, "threads": threads, "threads_source": source,
                 "ep": self.session.get_providers()[0], "opt_level": opts["opt_level"],
@@ -189,15 +189,6 @@ class OrtBackend:
     def close(self) -> None:
         self.session = self.tokenizer = self.seq = None
         self.past = []
-
-
-def _physical_cores() -> int:
-    try:
-        import psutil
-
-        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    except ImportError:
-        return os.cpu_count() or 1
 
 
 __all__ = ["OrtBackend"]
