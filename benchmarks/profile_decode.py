@@ -1,0 +1,65 @@
+"""Where does a decode step's time go? torch.profiler over a few greedy steps of one configuration.
+
+Explains rows of the sweep that surprise (on this CPU some int8 paths are slower than FP32): the top
+operators by self CPU time per generated token, for each configuration named.
+
+    .venv/bin/python benchmarks/profile_decode.py torch:fp32 torchao:fp32:int8-dynamic bnb:fp32:int8
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def profile(backend_name: str, dtype: str, method: str, steps: int, top: int) -> None:
+    import torch
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from quantscope.backends import get_backend
+    from quantscope.models import parse_model, resolve
+    from quantscope.runner.prompt import prompt_ids
+    from quantscope.spec import QualitySpec, QuantSpec, RunSpec
+
+    spec = RunSpec(model=parse_model(None), quant=QuantSpec(dtype=dtype, method=method), backend=backend_name,
+                   quality=QualitySpec(enabled=False))
+    backend = get_backend(backend_name)
+    reason = backend.supports(spec)
+    if reason:
+        print(f"{spec.label}: unsupported: {reason}")
+        return
+    backend.load(spec, resolve(spec.model))
+    ids, _ = prompt_ids(backend, spec.workload.prompt_tokens, 1, 0)
+    tok = backend.prefill(ids)
+    for _ in range(3):  # warm-up steps, not profiled
+        tok = backend.decode(tok)
+    t0 = time.perf_counter()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            tok = backend.decode(tok)
+    wall = time.perf_counter() - t0
+    print(f"\n{spec.label}: {wall / steps * 1e3:.1f} ms/token under the profiler ({steps} steps, "
+          f"{torch.get_num_threads()} threads)")
+    rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    print(f"{'operator':<40} {'self ms/token':>14} {'calls/token':>12}")
+    for e in rows:
+        print(f"{e.key[:40]:<40} {e.self_cpu_time_total / 1e3 / steps:>14.2f} {e.count / steps:>12.0f}")
+    backend.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("configs", nargs="+", help="backend:dtype[:method], e.g. torchao:fp32:int8-dynamic")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--top", type=int, default=8)
+    args = ap.parse_args()
+    for c in args.configs:
+        backend, dtype, *rest = c.split(":")
+        profile(backend, dtype, rest[0] if rest else "none", args.steps, args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
