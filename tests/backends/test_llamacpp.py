@@ -14,22 +14,6 @@ pytestmark = pytest.mark.integration
 TINY = ModelSpec("synthetic", "tiny-llama")
 
 
-@pytest.fixture(scope="module")
-def cache_home(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
-        yield
-
-
-@pytest.fixture(scope="module")
-def reference():
-    from quantscope.backends.torch_backend import TorchBackend
-    from quantscope.models import resolve
-
-    torch_backend = TorchBackend()
-    torch_backend.load(RunSpec(model=TINY), resolve(TINY))
-    seq = np.random.default_rng(1).integers(0, 256, 48)
-    return seq, torch_backend.logits(seq)
 
 
 def ll_spec(method="none", model=TINY, **options):

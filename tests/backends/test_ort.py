@@ -13,24 +13,6 @@ pytestmark = pytest.mark.integration
 TINY = ModelSpec("synthetic", "tiny-llama")
 
 
-@pytest.fixture(scope="module")
-def cache_home(tmp_path_factory):
-    """One artifact cache for the module, so the FP32 export is shared by the quantized tests."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
-        yield
-
-
-@pytest.fixture(scope="module")
-def reference():
-    """Torch FP32 logits of a fixed random sequence (the tiny model's reference)."""
-    from quantscope.backends.torch_backend import TorchBackend
-    from quantscope.models import resolve
-
-    torch_backend = TorchBackend()
-    torch_backend.load(RunSpec(model=TINY), resolve(TINY))
-    seq = np.random.default_rng(1).integers(0, 256, 48)
-    return seq, torch_backend.logits(seq)
 
 
 def ort_spec(method="none", params=(), **options):
