@@ -1,32 +1,23 @@
-"""Rich tables of stored results: units in the headers, mean ± SD from the raw samples."""
+"""`quantscope results` as a rich table: units in the headers, mean ± SD from the raw samples.
+
+Per-row figures come from analysis.summary.summarize, the same reduction the sweep table, the
+report and the recommendation read.
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from quantscope.display import MiB, fmt
+from quantscope.analysis.summary import fmt_pm, summarize
 from quantscope.result import Result
 
-
-def _ms(r: Result, name: str, scale: float = 1.0) -> str:
-    m = r.get(name)
-    if m is None:
-        return "-"
-    s = m.stats
-    return fmt(s.mean * scale, 4) if s.n < 2 else f"{fmt(s.mean * scale, 4)} ± {fmt(s.sd * scale, 2)}"
+MiB = float(1 << 20)
 
 
-def _ppl(r: Result) -> str:
-    from quantscope.quality.summary import ppl_text
-
-    return ppl_text(r)
-
-
-def _kld(r: Result) -> str:
-    from quantscope.quality.summary import kld_text
-
-    return kld_text(r)
+def _sd(stats, scale: float = 1.0) -> str:
+    return fmt_pm(stats.mean * scale, stats.sd * scale) if stats else "-"
 
 
 def results_table(rows: list[tuple[int, Result]], console: Console | None = None) -> None:
@@ -35,20 +26,20 @@ def results_table(rows: list[tuple[int, Result]], console: Console | None = None
                 "TTFT [ms]", "peak RSS [MiB]", "weights [MiB]", "PPL", "KLD [nat]", "started (UTC)"):
         table.add_column(col, justify="right" if "[" in col or col in ("id", "PPL") else "left")
     for run_id, r in rows:
-        ok = r.status == "ok"
+        s = summarize(run_id, r)
         table.add_row(
             str(run_id),
-            r.spec.model.label,
-            f"{r.spec.backend}/{r.spec.quant.label}",
+            escape(r.spec.model.label),
+            escape(s.label),
             r.spec.device,
-            r.status if ok else f"{r.status}: {(r.reason or '')[:60]}",
-            _ms(r, "decode_tps"),
-            _ms(r, "prefill_tps"),
-            _ms(r, "ttft_s", 1e3),
-            _ms(r, "peak_rss_bytes", 1 / MiB),
-            _ms(r, "weight_bytes", 1 / MiB),
-            _ppl(r) if ok else "-",
-            _kld(r) if ok else "-",
+            r.status if s.ok else escape(f"{r.status}: {(r.reason or '')[:60]}"),
+            _sd(s.decode),
+            _sd(s.prefill),
+            _sd(s.ttft, 1e3),
+            f"{s.peak_rss_bytes / MiB:.0f}" if s.peak_rss_bytes else "-",
+            f"{s.weight_bytes / MiB:.1f}" if s.weight_bytes else "-",
+            fmt_pm(*s.ppl) if s.ppl else "-",
+            ("0 (ref)" if s.is_reference else fmt_pm(*s.kld, 3, 1)) if s.kld else "-",
             r.started_at.replace("+00:00", ""),
         )
     (console or Console()).print(table)

@@ -220,4 +220,4 @@ class TorchBackend:
         self.model = self.cache = self.tokenizer = None
 
 
-__all__ = ["TorchBackend", "Unsupported"]
+__all__ = ["TorchBackend"]

@@ -146,8 +146,9 @@ def find_reference(st, spec: RunSpec, timeout: float) -> str | None:
     if ref == spec:
         return None  # this run is the reference: it writes the file
     found = st.latest_ok(ref.key_hash(), machine)
-    if found and Path(found[1].info.get("reference_file") or "/nonexistent").is_file():
-        return found[1].info["reference_file"]
+    ref_file = found[1].info.get("reference_file") if found else None
+    if ref_file and Path(ref_file).is_file():
+        return ref_file
     typer.echo(f"reference {ref.label} not measured yet on this machine: running it first")
     result = run_spec(ref, timeout)
     st.add(result)

@@ -220,6 +220,14 @@ def _check_ranges(path: str, tensors: list[tuple[str, int, int, int]], data_star
             raise FormatError(f"GGUF file {path} is corrupt: tensors {a!r} and {b!r} overlap; re-convert it")
 
 
+def vocab_adds_bos(field: Any) -> bool:
+    """Whether llama.cpp adds BOS for this vocab (llama_vocab_get_add_bos), from a GGUF metadata getter:
+    tokenizer.ggml.add_bos_token, else the vocab type's default (SPM "llama" vocabularies add it, BPE
+    ones do not)."""
+    explicit = field("tokenizer.ggml.add_bos_token")
+    return bool(explicit) if explicit is not None else field("tokenizer.ggml.model") == "llama"
+
+
 def validate_gguf(path: str) -> dict[str, Any]:
     """Check a GGUF file fully (run this in the worker) and summarise it.
 
@@ -266,6 +274,7 @@ def validate_gguf(path: str) -> dict[str, Any]:
         "parameter_count": int(sum(int(t.n_elements) for t in reader.tensors)),
         "tensor_types": dict(Counter(t.tensor_type.name for t in reader.tensors).most_common()),
         "rope_freq_base": field(f"{arch}.rope.freq_base") if arch else None,
+        "add_bos": vocab_adds_bos(field),
         "alignment": int(alignment),
         "data_offset": int(reader.data_offset),
         "file_bytes": header.file_bytes,

@@ -91,15 +91,18 @@ def recipe_ctx(recipe: str, requested: int, model_ctx: int | None = None) -> int
 
 
 def gguf_adds_bos(path: str) -> bool:
-    """Whether llama.cpp adds BOS for this GGUF (llama_vocab_get_add_bos): tokenizer.ggml.add_bos_token,
-    else llama.cpp's default for the vocab type (SPM "llama" vocabularies add it, BPE ones do not)."""
+    """Whether llama.cpp adds BOS for this GGUF (models.gguf.vocab_adds_bos on its metadata)."""
     from gguf import GGUFReader  # lazy: parses the whole header (~2 s for a 49k vocabulary)
 
-    fields = GGUFReader(path).fields
-    if "tokenizer.ggml.add_bos_token" in fields:
-        return bool(fields["tokenizer.ggml.add_bos_token"].contents())
-    model = fields["tokenizer.ggml.model"].contents() if "tokenizer.ggml.model" in fields else ""
-    return model == "llama"
+    from quantscope.models.gguf import vocab_adds_bos
+
+    reader = GGUFReader(path)
+
+    def field(key: str):
+        f = reader.get_field(key)
+        return f.contents() if f is not None else None
+
+    return vocab_adds_bos(field)
 
 
 def hf_tokenizer_adds_bos(tokenizer: object) -> bool:

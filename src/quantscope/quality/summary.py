@@ -15,14 +15,6 @@ def ppl_text(r: Result) -> str:
     return f"{ppl:.4g} ± {se:.2g}"
 
 
-def kld_text(r: Result) -> str:
-    m = r.get("kld")
-    if m is None:
-        return "-"
-    s = kld_summary(m.samples)
-    return f"{s['mean']:.3g} ± {s['se']:.1g}"
-
-
 def describe_quality(r: Result) -> list[str]:
     """The quality block of `quantscope run`, as llama-perplexity prints its figures."""
     nll = r.get("nll")

@@ -17,8 +17,6 @@ from quantscope.runner.prompt import prompt_ids
 from quantscope.runner.timing import TimedRuns, timed_workload
 from quantscope.spec import RunSpec
 
-MiB = 1 << 20
-
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -132,7 +130,7 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
     if spec.quality.enabled and not artifact.synthetic:
         from quantscope.runner.quality_step import quality_measurements
 
-        q, q_info = quality_measurements(backend, spec, artifact, reference_file)
+        q, q_info = quality_measurements(backend, spec, artifact, reference_file, info.get("gguf"))
         measurements += q
         info.update(q_info)
     elif artifact.synthetic:

@@ -19,20 +19,23 @@ def reference_spec(spec: RunSpec) -> RunSpec:
                    workload=spec.workload, quality=spec.quality, seed=spec.seed)
 
 
-def adds_bos(backend, artifact) -> bool:
-    """Whether the vocab puts BOS in front of a text (llama.cpp's llama_vocab_get_add_bos)."""
-    from quantscope.quality import gguf_adds_bos, hf_tokenizer_adds_bos
+def adds_bos(backend, artifact, gguf_info: dict[str, Any] | None) -> bool:
+    """Whether the vocab puts BOS in front of a text (llama.cpp's llama_vocab_get_add_bos).
+
+    For a GGUF source the worker's validate_gguf summary already holds it: no second parse of the file.
+    """
+    from quantscope.quality import hf_tokenizer_adds_bos
 
     if hasattr(backend, "add_bos"):
         return bool(backend.add_bos)
-    if artifact.format == "gguf":
-        return gguf_adds_bos(artifact.path)
+    if artifact.format == "gguf" and gguf_info is not None:
+        return bool(gguf_info["add_bos"])
     tokenizer = getattr(backend, "tokenizer", None)
     return hf_tokenizer_adds_bos(tokenizer) if tokenizer is not None else False
 
 
-def quality_measurements(backend, spec: RunSpec, artifact, reference_file: str | None
-                         ) -> tuple[list[Measurement], dict[str, Any]]:
+def quality_measurements(backend, spec: RunSpec, artifact, reference_file: str | None,
+                         gguf_info: dict[str, Any] | None = None) -> tuple[list[Measurement], dict[str, Any]]:
     from quantscope.quality import read_reference, run_quality, save_reference
 
     t0 = time.perf_counter()
@@ -48,7 +51,7 @@ def quality_measurements(backend, spec: RunSpec, artifact, reference_file: str |
     tokenizer_name = f"transformers tokenizer of {artifact.format} model {(artifact.digest or '')[:16]}"
     measurements, ref = run_quality(
         backend, spec.quality, model_digest=artifact.digest or "", tokenizer_name=tokenizer_name,
-        reference=reference, add_bos=adds_bos(backend, artifact) if is_reference else False,
+        reference=reference, add_bos=adds_bos(backend, artifact, gguf_info) if is_reference else False,
         model_ctx=getattr(backend, "max_context", None),
     )
     info: dict[str, Any] = {"quality_pass_s": time.perf_counter() - t0}
