@@ -105,14 +105,12 @@ class Float8WeightOnly(TorchaoConfig):
     """Float8 e4m3 weights with a per-row scale, dequantized for the matmul."""
 
 
-@register_method("intx-weight-only")
 @dataclass(frozen=True)
-class IntxWeightOnly(TorchaoConfig):
-    """1-8 bit weights, grouped (or per row with group_size=none), stored unpacked in int8 bytes."""
+class GroupedIntx(TorchaoConfig):
+    """1-8 bit grouped weights (per row with group_size=none): what the two intx methods share."""
 
     bits: int = 4
     group_size: int | None = 64
-    mapping: Literal["symmetric", "asymmetric"] = "symmetric"
 
     def __post_init__(self) -> None:
         check(1 <= self.bits <= 8, f"{self.method}: bits={self.bits} must be between 1 and 8")
@@ -121,23 +119,20 @@ class IntxWeightOnly(TorchaoConfig):
     def check_model(self, in_features: dict[str, int]) -> None:
         if self.group_size:
             check_group_size(self.method, self.group_size, in_features)
+
+
+@register_method("intx-weight-only")
+@dataclass(frozen=True)
+class IntxWeightOnly(GroupedIntx):
+    """1-8 bit weights, grouped (or per row with group_size=none), stored unpacked in int8 bytes."""
+
+    mapping: Literal["symmetric", "asymmetric"] = "symmetric"
 
 
 @register_method("int8-dynamic-intx")
 @dataclass(frozen=True)
-class Int8DynamicIntx(TorchaoConfig):
+class Int8DynamicIntx(GroupedIntx):
     """Int8 per-token dynamic activations with 1-8 bit grouped weights (ExecuTorch-style layout)."""
-
-    bits: int = 4
-    group_size: int | None = 64
-
-    def __post_init__(self) -> None:
-        check(1 <= self.bits <= 8, f"{self.method}: bits={self.bits} must be between 1 and 8")
-        check(self.group_size is None or self.group_size >= 1, f"{self.method}: group_size must be >= 1")
-
-    def check_model(self, in_features: dict[str, int]) -> None:
-        if self.group_size:
-            check_group_size(self.method, self.group_size, in_features)
 
 
 @register_method("int8-dynamic-int4")
