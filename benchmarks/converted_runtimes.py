@@ -129,7 +129,7 @@ def main() -> int:
     model = parse_model(args.model)
     types = args.types.split(",")
     if args.all_types:
-        from quantscope.backends.gguf_convert import llama_ftypes
+        from quantscope.backends.llamacpp.convert import llama_ftypes
 
         types += sorted(set(llama_ftypes()) - set(types))
     workload = WorkloadSpec(prompt_tokens=32, gen_tokens=16, max_reps=3, max_seconds=10,

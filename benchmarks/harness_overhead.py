@@ -48,7 +48,7 @@ def main() -> int:
 
     import torch
 
-    from quantscope.backends.torch_backend import TorchBackend
+    from quantscope.backends.torch.backend import TorchBackend
     from quantscope.models import parse_model, resolve
     from quantscope.runner import run_spec
     from quantscope.runner.prompt import prompt_ids

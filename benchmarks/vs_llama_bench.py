@@ -64,7 +64,7 @@ def llama_bench(binary: str, gguf: str, threads: int, prompt: int, gen: int,
 
 def quantscope_side(gguf: str | None, threads: int, prompt: int, gen: int, reps: int):
     """A loaded llamacpp backend, its prompt ids and the workload, as `quantscope run` would make them."""
-    from quantscope.backends.llamacpp_backend import LlamaCppBackend
+    from quantscope.backends.llamacpp.backend import LlamaCppBackend
     from quantscope.models import parse_model, resolve
     from quantscope.runner.prompt import prompt_ids
     from quantscope.spec import QualitySpec, RunSpec, WorkloadSpec

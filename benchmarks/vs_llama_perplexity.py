@@ -131,7 +131,7 @@ class LlamaCppGGUF:
     compares the same tokens; here the reference is llama.cpp itself)."""
 
     def __init__(self, path: str, add_bos: bool, threads: int) -> None:
-        from quantscope.backends.llamacpp_backend import LlamaCppBackend
+        from quantscope.backends.llamacpp.backend import LlamaCppBackend
         from quantscope.models import parse_model, resolve
         from quantscope.spec import RunSpec, WorkloadSpec
 

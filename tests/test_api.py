@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from advise.fake_results import store_with, sweep_fixture
+from helpers.results import store_with, sweep_fixture
 
 import quantscope
 from quantscope.errors import StoreError

@@ -24,12 +24,6 @@ StoreOpt = Annotated[
 ]
 
 
-def open_store(path: Path | None, readonly: bool = False):
-    from quantscope.store import Store, default_store_path
-
-    return Store(path or default_store_path(), readonly=readonly)
-
-
 @app.command("env")
 def env_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Show this machine's fingerprint (CPU, cores, RAM, GPU, versions).
@@ -67,7 +61,7 @@ def results_cmd(
     Example: quantscope results --format json --limit 1
     """
     from quantscope.errors import UserError
-    from quantscope.store import export
+    from quantscope.store import export, open_store
 
     formats = {"json": export.to_json, "csv": export.to_csv, "markdown": export.to_markdown}
     if fmt != "table" and fmt not in formats:

@@ -4,7 +4,7 @@ Heavy plug-ins (a backend that imports torch) register as a string and are impor
 looked up, so `import quantscope.cli` stays light (lm-eval api/registry.py does the same).
 
 >>> backends = Registry[object]("backend")
->>> backends.add("torch", "quantscope.backends.torch_backend:TorchBackend")
+>>> backends.add("torch", "quantscope.backends.torch.backend:TorchBackend")
 >>> sorted(backends.names())
 ['torch']
 """

@@ -169,3 +169,12 @@ class RunSpec:
     def label(self) -> str:
         opts = "".join(f" {k}={v}" for k, v in self.options)
         return f"{self.model.label} {self.backend}/{self.quant.label} {self.device}{opts}"
+
+
+def reference_spec(spec: RunSpec) -> RunSpec:
+    """The unquantized reference of `spec`: the same model through PyTorch at FP32 on the same device.
+
+    Every other configuration's KLD is measured against this run's log-probs.
+    """
+    return RunSpec(model=spec.model, quant=QuantSpec(dtype="fp32"), backend="torch", device=spec.device,
+                   workload=spec.workload, quality=spec.quality, seed=spec.seed)

@@ -1,7 +1,7 @@
 """The recommendation on a fixture store: the expected choice, with the expected explanation."""
 
 import pytest
-from fake_results import make_result, make_spec, store_with, sweep_fixture
+from helpers.results import make_result, make_spec, store_with, sweep_fixture
 from typer.testing import CliRunner
 
 from quantscope.advise.recommend import Constraints, parse_bytes, recommend

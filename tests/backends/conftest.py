@@ -19,7 +19,7 @@ def cache_home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference():
     """Torch FP32 logits of a fixed random sequence (the tiny model's reference)."""
-    from quantscope.backends.torch_backend import TorchBackend
+    from quantscope.backends.torch.backend import TorchBackend
     from quantscope.models import resolve
 
     torch_backend = TorchBackend()

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from quantscope.backends.base import Unsupported
-from quantscope.backends.torch_backend import TorchBackend
-from quantscope.backends.torch_weights import module_weight_bytes, tensor_bytes
+from quantscope.backends.torch.backend import TorchBackend
+from quantscope.backends.torch.weights import module_weight_bytes, tensor_bytes
 from quantscope.models.base import ModelArtifact
 from quantscope.spec import QuantSpec, RunSpec, WorkloadSpec
 
 torch = pytest.importorskip("torch")
 bnb = pytest.importorskip("bitsandbytes")
-from quantscope.backends.bnb_backend import BnbBackend, probe, quant_state_tensors  # noqa: E402
+from quantscope.backends.bnb.backend import BnbBackend, probe, quant_state_tensors  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ def ll_spec(method="none", model=TINY, **options):
 
 
 def loaded(spec, artifact=None):
-    from quantscope.backends.llamacpp_backend import LlamaCppBackend
+    from quantscope.backends.llamacpp.backend import LlamaCppBackend
     from quantscope.models import resolve
 
     backend = LlamaCppBackend()
@@ -106,7 +106,7 @@ def test_bundled_gguf_runs_as_is(cache_home):
 
 
 def test_supports_and_options():
-    from quantscope.backends.llamacpp_backend import LlamaCppBackend, target_type
+    from quantscope.backends.llamacpp.backend import LlamaCppBackend, target_type
 
     backend = LlamaCppBackend()
     assert "GPU offload" in backend.supports(RunSpec(model=TINY, backend="llamacpp", device="cuda"))

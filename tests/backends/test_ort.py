@@ -21,7 +21,7 @@ def ort_spec(method="none", params=(), **options):
 
 
 def loaded(spec):
-    from quantscope.backends.ort_backend import OrtBackend
+    from quantscope.backends.ort.backend import OrtBackend
     from quantscope.models import resolve
 
     backend = OrtBackend()
@@ -78,7 +78,7 @@ def test_int4_block_size_must_divide_widths(cache_home):
 
 
 def test_supports_says_why():
-    from quantscope.backends.ort_backend import OrtBackend
+    from quantscope.backends.ort.backend import OrtBackend
 
     backend = OrtBackend()
     assert "CUDAExecutionProvider" in backend.supports(RunSpec(model=TINY, backend="ort", device="cuda"))

@@ -8,14 +8,14 @@ import pytest
 
 from quantscope.backends import BACKENDS, get_backend
 from quantscope.backends.base import Unsupported
-from quantscope.backends.torch_backend import TorchBackend
+from quantscope.backends.torch.backend import TorchBackend
 from quantscope.errors import UserError
 from quantscope.models.base import ModelArtifact
 from quantscope.spec import QuantSpec, RunSpec, WorkloadSpec
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchao")
-from quantscope.backends.torchao_backend import TorchaoBackend, probe  # noqa: E402
+from quantscope.backends.torchao.backend import TorchaoBackend, probe  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -183,7 +183,7 @@ def test_registry_knows_the_quantizing_backends():
     with pytest.raises(UserError, match="Did you mean 'torchao'"):
         get_backend("torchoa")
     with pytest.raises(ValueError, match="already registered"):
-        BACKENDS.add("torchao", "quantscope.backends.torchao_backend:TorchaoBackend")
+        BACKENDS.add("torchao", "quantscope.backends.torchao.backend:TorchaoBackend")
 
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -2,7 +2,7 @@ import importlib.util
 import os
 
 import pytest
-from models_helpers import one_line
+from helpers.models import one_line
 
 from quantscope.errors import UserError
 from quantscope.models import parse_model, resolve

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from models_helpers import copy_head, one_line
+from helpers.models import copy_head, one_line
 
 from quantscope.errors import FormatError
 from quantscope.models import resolve

@@ -3,7 +3,7 @@ import struct
 
 import numpy as np
 import pytest
-from models_helpers import one_line
+from helpers.models import one_line
 
 from quantscope.errors import FormatError, UnsafeArtifactError
 from quantscope.models import parse_model, resolve

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from models_helpers import one_line
+from helpers.models import one_line
 
 from quantscope.errors import UserError
 from quantscope.models import hub

@@ -1,7 +1,7 @@
 import os
 
 import pytest
-from models_helpers import one_line
+from helpers.models import one_line
 
 from quantscope.errors import FormatError, UserError
 from quantscope.models import parse_model

@@ -1,5 +1,5 @@
 import pytest
-from models_helpers import one_line
+from helpers.models import one_line
 
 from quantscope.errors import UserError
 from quantscope.models import resolve

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from quality_fakes import CharModel, NoisyModel, UniformModel, text_of
+from helpers.quality import CharModel, NoisyModel, UniformModel, text_of
 
 from quantscope.errors import UserError
 from quantscope.quality.kld import compact_rows, kld_compact, kld_exact, log_softmax, row_starts

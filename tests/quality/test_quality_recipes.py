@@ -3,7 +3,7 @@ pairs."""
 
 import numpy as np
 import pytest
-from quality_fakes import CharModel
+from helpers.quality import CharModel
 
 from quantscope.errors import UserError
 from quantscope.quality.quality_pass import plan_for

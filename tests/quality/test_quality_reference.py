@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from quality_fakes import CharModel, text_of
+from helpers.quality import CharModel, text_of
 
 from quantscope.errors import FormatError
 from quantscope.quality.quality_pass import run_quality

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-from fake_results import sweep_fixture
+from helpers.results import sweep_fixture
 
 from quantscope.report.html import render_report, write_report
 

@@ -5,7 +5,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-from fake_results import make_result, make_spec, store_with, sweep_fixture
+from helpers.results import make_result, make_spec, store_with, sweep_fixture
 from typer.testing import CliRunner
 
 from quantscope.report.html import render_report

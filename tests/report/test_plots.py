@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from fake_results import sweep_fixture
+from helpers.results import sweep_fixture
 
 from quantscope.analysis.summary import summarize
 from quantscope.report import plots

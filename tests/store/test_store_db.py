@@ -12,10 +12,7 @@ from quantscope.errors import StoreError, UserError
 from quantscope.store import STORE_SCHEMA, Store, default_store_path
 from quantscope.store.db import pack_samples, unpack_samples
 
-try:  # works whether or not tests/ is made a package later
-    from .store_helpers import make_result, samples_for
-except ImportError:
-    from store_helpers import make_result, samples_for
+from helpers.store import indexed_result, samples_for
 
 
 def sha256(path: Path) -> str:
@@ -44,8 +41,8 @@ def test_samples_are_little_endian_float64():
 
 
 def test_round_trip_keeps_every_sample(tmp_path):
-    ok = make_result(1, n_samples=1000)
-    failed = make_result(2, status="failed")
+    ok = indexed_result(1, n_samples=1000)
+    failed = indexed_result(2, status="failed")
     with Store(tmp_path / "r.sqlite") as store:
         ok_id = store.add(ok)
         failed_id = store.add(failed)
@@ -65,11 +62,11 @@ def test_round_trip_keeps_every_sample(tmp_path):
 
 def test_queries_filter_and_order_newest_first(tmp_path):
     with Store(tmp_path / "r.sqlite") as store:
-        a = store.add(make_result(0))
-        b = store.add(make_result(0, machine_id="other"))
-        c = store.add(make_result(0))  # same configuration again, later
-        d = store.add(make_result(1, status="timeout", model_ref="tiny"))
-        key = make_result(0).spec.key_hash()
+        a = store.add(indexed_result(0))
+        b = store.add(indexed_result(0, machine_id="other"))
+        c = store.add(indexed_result(0))  # same configuration again, later
+        d = store.add(indexed_result(1, status="timeout", model_ref="tiny"))
+        key = indexed_result(0).spec.key_hash()
         assert [i for i, _ in store.results()] == [d, c, b, a]
         assert [i for i, _ in store.results(limit=2)] == [d, c]
         assert [i for i, _ in store.results(status="timeout")] == [d]
@@ -77,7 +74,7 @@ def test_queries_filter_and_order_newest_first(tmp_path):
         assert [i for i, _ in store.results(key_hash=key, machine_id="test-machine")] == [c, a]
         assert store.latest_ok(key, "test-machine")[0] == c
         assert store.latest_ok(key, "nowhere") is None
-        assert store.latest_ok(make_result(1).spec.key_hash(), "test-machine") is None  # only a timeout
+        assert store.latest_ok(indexed_result(1).spec.key_hash(), "test-machine") is None  # only a timeout
         # a filter value is data, never SQL
         assert store.results(status="ok' OR '1'='1") == []
         assert store.count() == 4
@@ -86,13 +83,13 @@ def test_queries_filter_and_order_newest_first(tmp_path):
 def test_delete_cascades_and_ids_are_not_reused(tmp_path):
     path = tmp_path / "r.sqlite"
     with Store(path) as store:
-        first = store.add(make_result(0))
-        last = store.add(make_result(1))
+        first = store.add(indexed_result(0))
+        last = store.add(indexed_result(1))
         assert store.delete(last) is True
         assert store.delete(last) is False
         with pytest.raises(UserError, match=f"no run {last}"):
             store.get(last)
-        assert store.add(make_result(2)) > last
+        assert store.add(indexed_result(2)) > last
     with raw(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM measurements WHERE run_id = ?", (last,)).fetchone()[0] == 0
         assert conn.execute("SELECT COUNT(*) FROM measurements WHERE run_id = ?", (first,)).fetchone()[0] == 3
@@ -105,7 +102,7 @@ def test_migration_from_empty_file(tmp_path, existing):
         path.parent.mkdir(parents=True)
         path.touch()
     with Store(path) as store:
-        store.add(make_result(0))
+        store.add(indexed_result(0))
     conn = raw(path)
     assert conn.execute("SELECT version FROM schema_version").fetchall() == [(STORE_SCHEMA,)]
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -123,7 +120,7 @@ def test_migration_from_empty_file(tmp_path, existing):
 def test_newer_schema_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / "r.sqlite"
     with Store(path) as store:
-        store.add(make_result(0))
+        store.add(indexed_result(0))
     conn = raw(path)
     conn.execute("INSERT INTO schema_version VALUES (?, '2099-01-01', '9.0')", (STORE_SCHEMA + 1,))
     conn.close()  # the last connection checkpoints the WAL into the file
@@ -178,15 +175,15 @@ def test_readonly_creates_nothing_and_refuses_writes(tmp_path):
     assert not missing.exists()
     path = tmp_path / "r.sqlite"
     with Store(path) as store:
-        run_id = store.add(make_result(0))
+        run_id = store.add(indexed_result(0))
     with Store(path, readonly=True) as store:
-        assert store.get(run_id) == make_result(0)
+        assert store.get(run_id) == indexed_result(0)
         with pytest.raises(StoreError, match="read-only"):
-            store.add(make_result(1))
+            store.add(indexed_result(1))
 
 
 def test_unserialisable_info_is_refused_and_nothing_is_kept(tmp_path):
-    bad = make_result(0)
+    bad = indexed_result(0)
     bad.info["handle"] = object()  # info is a plain dict: a caller could put anything in it
     with Store(tmp_path / "r.sqlite") as store:
         with pytest.raises(StoreError, match="JSON"):
@@ -197,19 +194,19 @@ def test_unserialisable_info_is_refused_and_nothing_is_kept(tmp_path):
 def test_full_disk_loses_nothing_already_stored(tmp_path):
     path = tmp_path / "r.sqlite"
     with Store(path) as store:
-        kept = {store.add(make_result(i, n_samples=100)): make_result(i, n_samples=100) for i in range(5)}
+        kept = {store.add(indexed_result(i, n_samples=100)): indexed_result(i, n_samples=100) for i in range(5)}
         conn = store._conn  # the test reaches in to cap the file's size, as a full disk would
         pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
         conn.execute(f"PRAGMA max_page_count = {pages + 2}")
         with pytest.raises(StoreError) as err:
-            store.add(make_result(99, n_samples=200_000))  # 1.6 MB of samples: cannot fit
+            store.add(indexed_result(99, n_samples=200_000))  # 1.6 MB of samples: cannot fit
         assert "full" in str(err.value) and "\n" not in str(err.value)
         assert not conn.in_transaction
         assert store.count() == len(kept)
         for run_id, result in kept.items():
             assert store.get(run_id) == result
         conn.execute("PRAGMA max_page_count = 1073741823")  # space freed: the store works again
-        store.add(make_result(100, n_samples=200_000))
+        store.add(indexed_result(100, n_samples=200_000))
     with raw(path) as check:
         assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert check.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == len(kept) + 1

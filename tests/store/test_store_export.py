@@ -13,10 +13,7 @@ from quantscope.spec import ModelSpec, RunSpec
 from quantscope.store import Store
 from quantscope.store.export import CSV_COLUMNS, neutralise, to_csv, to_json, to_markdown
 
-try:  # works whether or not tests/ is made a package later
-    from .store_helpers import make_env, make_result, samples_for
-except ImportError:
-    from store_helpers import make_env, make_result, samples_for
+from helpers.store import make_env, indexed_result, samples_for
 
 
 def stored_rows(tmp_path, results):
@@ -27,7 +24,7 @@ def stored_rows(tmp_path, results):
 
 
 def test_json_holds_raw_samples_and_stats(tmp_path):
-    rows = stored_rows(tmp_path, [make_result(3, n_samples=40), make_result(4, status="unsupported")])
+    rows = stored_rows(tmp_path, [indexed_result(3, n_samples=40), indexed_result(4, status="unsupported")])
     data = json.loads(to_json(rows))  # strict JSON: the one-sample SD (nan) became null
     assert [d["id"] for d in data] == [i for i, _ in rows]
     unsupported, ok = data
@@ -41,12 +38,12 @@ def test_json_holds_raw_samples_and_stats(tmp_path):
         assert math.isclose(decode["stats"][name], getattr(expected, name))
     rss = next(m for m in ok["measurements"] if m["name"] == "peak_rss_bytes")
     assert rss["stats"]["sd"] is None and rss["stats"]["mean"] == 123456789.0
-    assert ok["key_hash"] == make_result(3).spec.key_hash()
+    assert ok["key_hash"] == indexed_result(3).spec.key_hash()
     # what was exported reads back into the same Result
     back = Result.from_dict({**ok, "measurements": [
         {k: v for k, v in m.items() if k != "stats"} for m in ok["measurements"]
     ]})
-    assert back == make_result(3, n_samples=40)
+    assert back == indexed_result(3, n_samples=40)
 
 
 def test_neutralise():
@@ -61,7 +58,7 @@ def test_neutralise():
 
 def test_csv_neutralises_formula_cells_and_keeps_units(tmp_path):
     evil_model = '=HYPERLINK("http://x","click")'
-    base = make_result(0, n_samples=4)
+    base = indexed_result(0, n_samples=4)
     evil = Result(
         spec=RunSpec(model=ModelSpec("hub", evil_model)),  # label = ref for hub models
         env=make_env("@machine"),
@@ -100,7 +97,7 @@ def test_csv_leaves_negative_numbers_alone(tmp_path):
 
     from quantscope.result import Measurement
 
-    r = replace(make_result(0), measurements=(Measurement("delta_p", "1", (-0.5, -0.25)),))
+    r = replace(indexed_result(0), measurements=(Measurement("delta_p", "1", (-0.5, -0.25)),))
     row = next(csv.DictReader(io.StringIO(to_csv(stored_rows(tmp_path, [r])))))
     assert row["mean"] == "-0.375" and row["min"] == "-0.5"
 
@@ -108,7 +105,7 @@ def test_csv_leaves_negative_numbers_alone(tmp_path):
 def test_markdown_is_one_table(tmp_path):
     evil = Result(spec=RunSpec(model=ModelSpec("hf", "a|b<script>")), env=make_env(), status="crashed",
                   reason="line one\nline two | pipe")
-    rows = stored_rows(tmp_path, [make_result(0, n_samples=4), evil])
+    rows = stored_rows(tmp_path, [indexed_result(0, n_samples=4), evil])
     lines = to_markdown(rows).splitlines()
     assert lines[0].startswith("| id | model |")
     assert len(lines) == 2 + 1 + 3  # header, rule, one failed run, three measurements

@@ -15,10 +15,7 @@ import pytest
 
 from quantscope.store import STORE_SCHEMA, Store
 
-try:  # works whether or not tests/ is made a package later
-    from .store_helpers import add_many, make_result
-except ImportError:
-    from store_helpers import add_many, make_result
+from helpers.store import add_many, indexed_result
 
 pytestmark = pytest.mark.integration  # spawns worker processes
 
@@ -53,7 +50,7 @@ def test_two_processes_add_concurrently(tmp_path):
     assert set(stored) == set(ids)
     assert sorted(r.spec.seed for r in stored.values()) == list(range(30))
     for result in stored.values():
-        assert result == make_result(result.spec.seed, n_samples=50)
+        assert result == indexed_result(result.spec.seed, n_samples=50)
 
 
 def test_concurrent_first_open_migrates_once(tmp_path):
@@ -68,14 +65,14 @@ def test_concurrent_first_open_migrates_once(tmp_path):
 CHILD = """
 import sys
 sys.path.insert(0, {here!r})
-from store_helpers import crash_child
+from helpers.store import crash_child
 crash_child({path!r}, {n_samples})
 """
 
 
 def kill_during_adds(path: Path, wait_for: int, extra_s: float, n_samples: int) -> dict[int, int]:
     """Run a child that adds results, kill -9 it mid-series; return {run id: index} it acknowledged."""
-    code = CHILD.format(here=str(HERE), path=str(path), n_samples=n_samples)
+    code = CHILD.format(here=str(HERE.parent), path=str(path), n_samples=n_samples)
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     acknowledged: dict[int, int] = {}
@@ -113,7 +110,7 @@ def test_kill_9_during_adds_keeps_every_acknowledged_result(tmp_path):
         assert set(acknowledged) <= set(stored)
         for run_id, index in acknowledged.items():
             assert stored[run_id].spec.seed == index
-            assert store.get(run_id) == make_result(index, n_samples=20_000)  # every sample intact
+            assert store.get(run_id) == indexed_result(index, n_samples=20_000)  # every sample intact
         for result in stored.values():  # anything beyond the acknowledged is whole, never partial
             assert len(result.measurements) == 3
-        store.add(make_result(999))  # and the store is usable afterwards
+        store.add(indexed_result(999))  # and the store is usable afterwards

@@ -3,12 +3,12 @@
 import re
 
 import pytest
-from fake_results import make_env, make_result, make_spec
+from helpers.results import make_env, make_result, make_spec
 from typer.testing import CliRunner
 
 from quantscope.env import fingerprint
 from quantscope.result import Result
-from quantscope.runner.quality_step import reference_spec
+from quantscope.spec import reference_spec
 from quantscope.store import Store
 from quantscope.sweep.execute import plan, run_sweep
 

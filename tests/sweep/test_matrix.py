@@ -3,7 +3,7 @@
 import pytest
 
 from quantscope.errors import FormatError, UserError
-from quantscope.runner.quality_step import reference_spec
+from quantscope.spec import reference_spec
 from quantscope.spec import ModelSpec, QualitySpec, RunSpec
 from quantscope.sweep.matrix import DEFAULT_MATRIX, Entry, from_flags, from_toml, reference_first
 

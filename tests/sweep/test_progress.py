@@ -3,7 +3,7 @@
 import io
 
 import pytest
-from fake_results import make_result, make_spec
+from helpers.results import make_result, make_spec
 from rich.console import Console
 
 from quantscope.sweep.execute import Row, Step

@@ -67,7 +67,7 @@ def _value(r: Result, name: str) -> float | None:
 
 def is_reference(r: Result) -> bool:
     """The run is its own KLD reference: torch FP32 of the model with a quality pass and no KLD."""
-    from quantscope.runner.quality_step import reference_spec
+    from quantscope.spec import reference_spec
 
     return r.get("nll") is not None and r.get("kld") is None and reference_spec(r.spec) == r.spec
 
@@ -75,7 +75,7 @@ def is_reference(r: Result) -> bool:
 def default_baseline(summaries: list[Summary]) -> Summary | None:
     """The row speed-ups are measured against: the KLD reference, else the plain torch FP32 row (the
     reference's configuration, when no quality pass ran), else the first ok row in the given order."""
-    from quantscope.runner.quality_step import reference_spec
+    from quantscope.spec import reference_spec
 
     ok = [s for s in summaries if s.ok and s.decode is not None]
     return (next((s for s in ok if s.is_reference), None)

@@ -52,7 +52,7 @@ def reference_model(artifact: ModelArtifact, seed: int, attn_implementation: str
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from quantscope.backends.torch_backend import seed_random_weights
+    from quantscope.backends.torch.backend import seed_random_weights
 
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     if artifact.format == "synthetic":

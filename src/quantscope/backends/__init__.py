@@ -3,11 +3,11 @@
 from quantscope.registry import Registry
 
 BACKENDS: Registry = Registry("backend")
-BACKENDS.add("torch", "quantscope.backends.torch_backend:TorchBackend")
-BACKENDS.add("torchao", "quantscope.backends.torchao_backend:TorchaoBackend")
-BACKENDS.add("bnb", "quantscope.backends.bnb_backend:BnbBackend")
-BACKENDS.add("ort", "quantscope.backends.ort_backend:OrtBackend")
-BACKENDS.add("llamacpp", "quantscope.backends.llamacpp_backend:LlamaCppBackend")
+BACKENDS.add("torch", "quantscope.backends.torch.backend:TorchBackend")
+BACKENDS.add("torchao", "quantscope.backends.torchao.backend:TorchaoBackend")
+BACKENDS.add("bnb", "quantscope.backends.bnb.backend:BnbBackend")
+BACKENDS.add("ort", "quantscope.backends.ort.backend:OrtBackend")
+BACKENDS.add("llamacpp", "quantscope.backends.llamacpp.backend:LlamaCppBackend")
 
 
 def get_backend(name: str):

@@ -92,7 +92,7 @@ def compare_cmd(
 
     from quantscope.analysis.pick import pick
     from quantscope.analysis.selection import varied
-    from quantscope.cli import open_store
+    from quantscope.store import open_store
     from quantscope.sweep.table import out_console
 
     if not others:

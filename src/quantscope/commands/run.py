@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from quantscope.errors import UserError
-from quantscope.spec import ModelSpec, QualitySpec, QuantSpec, RunSpec, WorkloadSpec
+from quantscope.spec import RunSpec, WorkloadSpec
 
 Opt = typer.Option
 
@@ -31,16 +31,6 @@ def parse_params(items: list[str]) -> dict[str, object]:
         except json.JSONDecodeError:
             out[key] = raw
     return out
-
-
-def quality_text(text_file: Path | None, dataset: str | None) -> str:
-    if text_file and dataset:
-        raise UserError("give --text-file or --dataset, not both")
-    if text_file:
-        if not text_file.is_file():
-            raise UserError(f"text file {text_file} does not exist")
-        return f"file:{text_file.resolve()}"
-    return f"dataset:{dataset}" if dataset else "pydoc"
 
 
 def run_cmd(
@@ -82,43 +72,39 @@ def run_cmd(
     Example: quantscope run --model synthetic:llama-1b --dtype bf16 --no-quality
     """
     from quantscope.backends import BACKENDS
-    from quantscope.models import parse_model
+    from quantscope.sweep.matrix import Entry
+    from quantscope.sweep.specs import base_spec, quality_text
 
     if backend not in BACKENDS:
         raise UserError(BACKENDS.unknown_message(backend))
-    mspec: ModelSpec = parse_model(model, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
-                                   revision=revision)
-    default_ctx = 512 if recipe == "llama" else 2048
-    spec = RunSpec(
-        model=mspec,
-        quant=QuantSpec(dtype=dtype, method=quant, params=tuple(parse_params(qparam or []).items())),
-        backend=backend,
-        device=device,
-        workload=WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,
-                              min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds,
-                              ci_target=ci_target, threads=threads),
-        quality=QualitySpec(enabled=quality and not mspec.synthetic, recipe=recipe, ctx=ctx or default_ctx,
-                            max_tokens=quality_tokens, text=quality_text(text_file, dataset),
-                            reference=reference),
-        options=tuple({**parse_params(opt or []), **({"compile": True} if compile else {})}.items()),
-        seed=seed,
-    )
+    workload = WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,
+                            min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds, ci_target=ci_target,
+                            threads=threads)
+    model_flags = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code, "revision": revision}
+    base = base_spec(model, model_flags, workload, quality=quality, recipe=recipe, ctx=ctx,
+                     quality_tokens=quality_tokens, text=quality_text(text_file, dataset), reference=reference,
+                     device=device, seed=seed)
+    options = {**parse_params(opt or []), **({"compile": True} if compile else {})}
+    entry = Entry(backend, dtype, quant, params=tuple(parse_params(qparam or []).items()),
+                  options=tuple(options.items()))
+    spec = entry.spec(base)
     code = measure_and_store(spec, store, timeout)
     raise typer.Exit(code)
 
 
 def measure_and_store(spec: RunSpec, store_path: Path | None, timeout: float) -> int:
     """Run (after its reference when the quality pass needs one), store, print; the exit code."""
-    from quantscope.cli import open_store
+    from quantscope.store import open_store
     from quantscope.display import summary_lines
     from quantscope.models import resolve
     from quantscope.runner import run_spec
+    from quantscope.runner.reference import find_reference
 
     resolve(spec.model)  # cheap checks (paths, pickle, safetensors headers) give one-line errors up front
     with open_store(store_path) as st:  # opened first: a store we may not write is refused before any work
         ref_file = None
         if spec.quality.enabled:
-            ref_file = find_reference(st, spec, timeout)
+            ref_file = find_reference(st, spec, timeout, say=typer.echo)
         result = run_spec(spec, timeout, reference_file=ref_file)
         run_id = st.add(result)
         path = st.path
@@ -126,33 +112,3 @@ def measure_and_store(spec: RunSpec, store_path: Path | None, timeout: float) ->
         typer.echo(line)
     typer.echo(f"  stored as run {run_id} in {path} (key {spec.key_hash()})")
     return 0 if result.status in ("ok", "unsupported") else 1
-
-
-def find_reference(st, spec: RunSpec, timeout: float) -> str | None:
-    """The reference log-prob file for `spec`'s quality pass, running the reference first if needed."""
-    from quantscope.env import fingerprint
-    from quantscope.runner import run_spec
-    from quantscope.runner.quality_step import reference_spec
-
-    machine = fingerprint().machine_id
-    if spec.quality.reference:
-        rows = [(i, r) for i, r in st.results(status="ok")
-                if r.spec.key_hash().startswith(spec.quality.reference)]
-        if not rows:
-            raise UserError(f"no ok stored run has a key starting with {spec.quality.reference!r}: "
-                            "see `quantscope results` for keys")
-        return rows[0][1].info.get("reference_file")
-    ref = reference_spec(spec)
-    if ref == spec:
-        return None  # this run is the reference: it writes the file
-    found = st.latest_ok(ref.key_hash(), machine)
-    ref_file = found[1].info.get("reference_file") if found else None
-    if ref_file and Path(ref_file).is_file():
-        return ref_file
-    typer.echo(f"reference {ref.label} not measured yet on this machine: running it first")
-    result = run_spec(ref, timeout)
-    st.add(result)
-    if result.status != "ok":
-        raise UserError(f"the FP32 reference run failed ({result.status}: {result.reason}); "
-                        "rerun with --no-quality to measure speed alone")
-    return result.info.get("reference_file")

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from quantscope.errors import UserError
-from quantscope.spec import QualitySpec, RunSpec, WorkloadSpec
+from quantscope.spec import RunSpec, WorkloadSpec
 
 Opt = typer.Option
 
@@ -24,38 +24,6 @@ Opt = typer.Option
 SWEEP_MAX_REPS = 5
 SWEEP_MAX_SECONDS = 8.0
 SWEEP_QUALITY_TOKENS = 2048  # 8 windows of the llama recipe (ctx 512, 256 scored each)
-
-
-def base_spec(model: str | None, model_flags: dict, prompt_tokens: int, gen_tokens: int, batch: int, warmup: int,
-              min_reps: int, max_reps: int, max_seconds: float, ci_target: float, threads: int | None, quality: bool,
-              recipe: str, ctx: int | None, quality_tokens: int, text: str, seed: int) -> RunSpec:
-    from quantscope.models import parse_model
-
-    mspec = parse_model(model, **model_flags)
-    return RunSpec(
-        model=mspec,
-        workload=WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,
-                              min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds,
-                              ci_target=ci_target, threads=threads),
-        quality=QualitySpec(enabled=quality and not mspec.synthetic, recipe=recipe,
-                            ctx=ctx or (512 if recipe == "llama" else 2048), max_tokens=quality_tokens, text=text),
-        seed=seed,
-    )
-
-
-def sweep_specs(base: RunSpec, matrix: Path | None, backends: list[str], quants: list[str],
-                dtypes: list[str]) -> list[RunSpec]:
-    from quantscope.sweep.matrix import DEFAULT_MATRIX, dedupe, from_flags, from_toml, reference_first
-
-    if matrix is not None and (backends or quants or dtypes):
-        raise UserError("give --matrix FILE or --backend/--quant/--dtype lists, not both")
-    if matrix is not None:
-        entries = from_toml(matrix)
-    elif backends or quants or dtypes:
-        entries = from_flags(backends, quants, dtypes)
-    else:
-        entries = list(DEFAULT_MATRIX)
-    return reference_first(list(dict.fromkeys(e.spec(base) for e in dedupe(entries))))
 
 
 def sweep_cmd(
@@ -86,6 +54,8 @@ def sweep_cmd(
     revision: Annotated[str | None, Opt(help="Pinned revision (needed with --trust-remote-code).")] = None,
     timeout: Annotated[float, Opt(help="Seconds before one configuration's worker is stopped.")] = 900.0,
     seed: Annotated[int, Opt(help="Seed for synthetic weights and prompts.")] = 0,
+    executor: Annotated[str, Opt("--executor", help="Where the runs happen: local (one isolated worker at a "
+                                  "time on this machine).")] = "local",
     force: Annotated[bool, Opt("--force", help="Measure again even configurations already stored.")] = False,
     goal: Annotated[str, Opt(help="Goal of the recommendation: memory | speed | balanced")] = "balanced",
     report: Annotated[Path | None, Opt("--report", help="HTML report to write.")] = Path("quantscope-report.html"),
@@ -103,19 +73,24 @@ def sweep_cmd(
     from rich.markup import escape
 
     from quantscope.advise.recommend import GOALS
-    from quantscope.cli import open_store
-    from quantscope.commands.run import quality_text
+    from quantscope.store import open_store
     from quantscope.env import fingerprint
     from quantscope.models import resolve
     from quantscope.sweep.execute import plan, run_sweep
+    from quantscope.sweep.executors import get_executor
+    from quantscope.sweep.specs import base_spec, quality_text, sweep_specs
     from quantscope.sweep.progress import SweepDisplay
     from quantscope.sweep.table import out_console
 
     if goal not in GOALS:
         raise UserError(f"goal {goal!r} is not one of {', '.join(GOALS)}")
+    runs_on = get_executor(executor)
     model_flags = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code, "revision": revision}
-    base = base_spec(model, model_flags, prompt_tokens, gen_tokens, batch, warmup, min_reps, max_reps, max_seconds,
-                     ci_target, threads, quality, recipe, ctx, quality_tokens, quality_text(text_file, dataset), seed)
+    workload = WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,
+                            min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds, ci_target=ci_target,
+                            threads=threads)
+    base = base_spec(model, model_flags, workload, quality=quality, recipe=recipe, ctx=ctx,
+                     quality_tokens=quality_tokens, text=quality_text(text_file, dataset), seed=seed)
     specs = sweep_specs(base, matrix, backend or [], quant or [], dtype or [])
     resolve(base.model)  # cheap checks (paths, pickle, headers) give a one-line error before any work
     console = out_console()
@@ -128,7 +103,8 @@ def sweep_cmd(
         for line in workload_lines(base):
             console.print(line, highlight=False)
         with SweepDisplay(steps) as display:
-            outcome = run_sweep(st, steps, env, timeout, on_start=display.on_start, on_done=display.on_done)
+            outcome = run_sweep(st, steps, env, timeout, on_start=display.on_start, on_done=display.on_done,
+                                executor=runs_on)
         rows = [(row.run_id, row.result) for row in outcome.rows]
         finish(console, rows, base, goal, None if no_report else report, st)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
@@ -157,7 +133,7 @@ def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st) -> 
     """The comparison table, the recommendation, and the report, for the rows of this sweep."""
     from quantscope.advise.recommend import Constraints, recommend
     from quantscope.analysis.summary import default_baseline, summarize
-    from quantscope.commands.recommend import recommendation_lines
+    from quantscope.advise.text import recommendation_lines
     from quantscope.sweep.table import print_comparison
 
     if not rows:
@@ -170,7 +146,7 @@ def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st) -> 
     for line in recommendation_lines(recommend(summaries, goal, Constraints())):
         console.print(line, highlight=False)
     if report is not None:
-        from quantscope.commands.report import build_report
+        from quantscope.report.build import build_report
 
         path = build_report(rows, report, baseline=None, goal=goal, constraints=Constraints(), notes=[], st=st)
         console.print(f"report: {path.resolve()}", highlight=False)

@@ -10,13 +10,9 @@ import time
 from typing import Any
 
 from quantscope.result import Measurement
-from quantscope.spec import QuantSpec, RunSpec
+from quantscope.spec import RunSpec, reference_spec
 
 
-def reference_spec(spec: RunSpec) -> RunSpec:
-    """The unquantized reference of `spec`: the same model through PyTorch at FP32 on the same device."""
-    return RunSpec(model=spec.model, quant=QuantSpec(dtype="fp32"), backend="torch", device=spec.device,
-                   workload=spec.workload, quality=spec.quality, seed=spec.seed)
 
 
 def adds_bos(backend, artifact, gguf_info: dict[str, Any] | None) -> bool:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from quantscope.errors import UserError
 from quantscope.result import EnvFingerprint, Result
-from quantscope.spec import RunSpec
+from quantscope.spec import RunSpec, reference_spec
+from quantscope.sweep.executors import Executor, Job, LocalExecutor
 
 FAILED = ("failed", "timeout", "oom", "crashed")  # statuses that make the sweep's exit code 1
 NO_REFERENCE_NOTE = "not measured: no reference"  # quality_step's note when a run had no reference file
@@ -123,7 +124,7 @@ class _Reference:
         self.failed: str | None = None
 
     def file_for(self, st, spec: RunSpec, timeout: float) -> str | None:
-        from quantscope.commands.run import find_reference
+        from quantscope.runner.reference import find_reference
 
         if self.failed or not spec.quality.enabled or spec.model.synthetic:
             return None
@@ -134,8 +135,6 @@ class _Reference:
             return None
 
     def saw(self, spec: RunSpec, result: Result) -> None:
-        from quantscope.runner.quality_step import reference_spec
-
         if spec.quality.enabled and reference_spec(spec) == spec and result.status != "ok":
             self.failed = f"the FP32 reference ended {result.status}: {result.reason}"
 
@@ -144,41 +143,49 @@ Hook = Callable[..., Any]
 
 
 def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
-              on_start: Hook | None = None, on_done: Hook | None = None) -> SweepOutcome:
-    """Measure every step that is not reused, storing each row as soon as it exists.
+              on_start: Hook | None = None, on_done: Hook | None = None,
+              executor: Executor | None = None) -> SweepOutcome:
+    """Measure every step that is not reused through `executor` (default: LocalExecutor), storing each
+    row as soon as it exists. Only this driver writes the store; the executor returns Results.
 
     on_start(index, step) and on_done(index, row) let a caller draw progress; they do no work here.
-    The runner is looked up at call time (quantscope.runner.run_spec), so tests can replace it.
     """
-    from quantscope import runner
+    executor = executor or LocalExecutor()
+    reference = _Reference()
+    done: dict[int, Row] = {}
+    in_flight: dict[int, tuple[str, float]] = {}  # handed to the executor, no result yet: (started_at, t0)
+
+    def finish(i: int, result: Result, reused_id: int | None = None) -> None:
+        reference.saw(steps[i].spec, result)
+        run_id = reused_id if reused_id is not None else st.add(result)
+        done[i] = Row(steps[i].spec, run_id, result, reused=reused_id is not None)
+        if on_done:
+            on_done(i, done[i])
+
+    def jobs() -> Iterator[Job]:
+        for i, step in enumerate(steps):
+            if on_start:
+                on_start(i, step)
+            if step.reuse is not None:
+                finish(i, step.reuse[1], reused_id=step.reuse[0])
+                continue
+            unknown = unknown_backend_row(step.spec, env)
+            if unknown is not None:
+                finish(i, unknown)
+                continue
+            in_flight[i] = (now_iso(), time.perf_counter())
+            ref_file = reference.file_for(st, step.spec, timeout)
+            is_ref = step.spec.quality.enabled and reference_spec(step.spec) == step.spec
+            yield Job(i, step.spec, timeout, reference_file=ref_file, is_reference=is_ref)
 
     outcome = SweepOutcome()
-    reference = _Reference()
-    for i, step in enumerate(steps):
-        if on_start:
-            on_start(i, step)
-        if step.reuse is not None:
-            run_id, result = step.reuse
-            reference.saw(step.spec, result)
-            row = Row(step.spec, run_id, result, reused=True)
-        else:
-            started_at, t0 = now_iso(), time.perf_counter()
-            try:
-                result = unknown_backend_row(step.spec, env)
-                if result is None:
-                    ref_file = reference.file_for(st, step.spec, timeout)
-                    result = runner.run_spec(step.spec, timeout, reference_file=ref_file)
-                reference.saw(step.spec, result)
-                row = Row(step.spec, st.add(result), result, reused=False)
-            except KeyboardInterrupt:
-                result = interrupted_row(step.spec, env, started_at, time.perf_counter() - t0)
-                row = Row(step.spec, st.add(result), result, reused=False)
-                outcome.rows.append(row)
-                outcome.interrupted = True
-                if on_done:
-                    on_done(i, row)
-                break
-        outcome.rows.append(row)
-        if on_done:
-            on_done(i, row)
+    try:
+        for job, result in executor.execute(jobs()):
+            in_flight.pop(job.index, None)
+            finish(job.index, result)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        for i, (started_at, t0) in sorted(in_flight.items()):
+            finish(i, interrupted_row(steps[i].spec, env, started_at, time.perf_counter() - t0))
+    outcome.rows = [done[i] for i in sorted(done)]
     return outcome

@@ -153,7 +153,7 @@ def reference_first(specs: list[RunSpec]) -> list[RunSpec]:
     Every other row's quality pass compares against the reference's log-probs, so it must exist first.
     Without a quality pass the order is left as it is.
     """
-    from quantscope.runner.quality_step import reference_spec
+    from quantscope.spec import reference_spec
 
     if not specs or not specs[0].quality.enabled or specs[0].model.synthetic:
         return specs

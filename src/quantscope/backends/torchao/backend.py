@@ -16,7 +16,7 @@ import functools
 from typing import Any
 
 from quantscope.backends.base import Unsupported
-from quantscope.backends.torch_backend import TORCH_DTYPES, TorchBackend, cuda_reason
+from quantscope.backends.torch.backend import TORCH_DTYPES, TorchBackend, cuda_reason
 from quantscope.methods import QuantConfig, config_from_spec, handler_for
 from quantscope.spec import RunSpec
 

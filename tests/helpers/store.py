@@ -1,4 +1,5 @@
-"""Records built by hand for store tests (no environment probing, no model), and child-process bodies."""
+"""Numbered records for store tests (`indexed_result(i)`: distinct, checkable samples per i; no
+environment probing, no model) and the bodies of the store tests' child processes."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def samples_for(i: int, n: int) -> tuple[float, ...]:
     return tuple(1.0 + i + k / 7.0 for k in range(n))
 
 
-def make_result(
+def indexed_result(
     i: int = 0,
     *,
     status: str = "ok",
@@ -70,7 +71,7 @@ def add_many(path: str, count: int, first: int, start, out) -> None:
     start.wait(30)
     try:
         with Store(path) as store:
-            ids = [store.add(make_result(first + k, n_samples=50)) for k in range(count)]
+            ids = [store.add(indexed_result(first + k, n_samples=50)) for k in range(count)]
         out.put(("ok", ids))
     except Exception as e:  # reported to the parent, which fails the test with the message
         out.put(("error", f"{type(e).__name__}: {e}"))
@@ -83,7 +84,7 @@ def crash_child(path: str, n_samples: int) -> None:
     with Store(path) as store:
         i = 0
         while True:
-            run_id = store.add(make_result(i, n_samples=n_samples))
+            run_id = store.add(indexed_result(i, n_samples=n_samples))
             sys.stdout.write(f"{run_id} {i}\n")
             sys.stdout.flush()
             i += 1

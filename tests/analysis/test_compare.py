@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from advise.fake_results import WORKLOAD, make_result, make_spec, store_with, sweep_fixture
+from helpers.results import WORKLOAD, make_result, make_spec, store_with, sweep_fixture
 from typer.testing import CliRunner
 
 from quantscope.analysis.compare import mean_difference, ratio_ci, ratio_test, welch_p

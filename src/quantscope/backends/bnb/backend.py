@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from quantscope.backends.base import Unsupported
-from quantscope.backends.torch_backend import TORCH_DTYPES, TorchBackend, cuda_reason
-from quantscope.backends.torch_weights import tensor_bytes
-from quantscope.backends.torchao_backend import library_reason, method_reason
+from quantscope.backends.torch.backend import TORCH_DTYPES, TorchBackend, cuda_reason
+from quantscope.backends.torch.weights import tensor_bytes
+from quantscope.backends.torchao.backend import library_reason, method_reason
 from quantscope.methods import QuantConfig, handler_for
 from quantscope.models.base import ModelArtifact
 from quantscope.spec import QuantSpec, RunSpec

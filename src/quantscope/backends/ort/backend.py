@@ -1,6 +1,6 @@
 """ONNX Runtime: FP32, dynamic INT8 and INT4 weight-only graphs, with or without a KV cache.
 
-quant "none" | "int8" | "int4" (ort_export.py makes and caches the graphs). Backend options, part of
+quant "none" | "int8" | "int4" (convert.py makes and caches the graphs). Backend options, part of
 the run's key (RunSpec.options, `--opt KEY=VALUE`):
   kv_cache   true (default): past key/values fed back each step | false: the whole prefix recomputed
   n_threads  intra-op threads (default: --threads, else ORT's default: one per physical core)
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from quantscope.backends.ort_export import METHODS, ensure_graph, kv_names, method_params
+from quantscope.backends.ort.convert import METHODS, ensure_graph, kv_names, method_params
 from quantscope.env import physical_cores
 from quantscope.errors import UserError
 from quantscope.models.base import ModelArtifact

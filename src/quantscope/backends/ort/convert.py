@@ -85,7 +85,7 @@ def ensure_graph(artifact: ModelArtifact, seed: int, kv_cache: bool, method: str
     exp = export_recipe(artifact, seed, kv_cache)
 
     def build_export(out: Path) -> dict[str, Any]:
-        return run_child("quantscope.backends.ort_export:export_graph",
+        return run_child("quantscope.backends.ort.convert:export_graph",
                          {"out_dir": str(out), "artifact": artifact_to_dict(artifact), "seed": seed,
                           "kv_cache": kv_cache})
 
@@ -98,7 +98,7 @@ def ensure_graph(artifact: ModelArtifact, seed: int, kv_cache: bool, method: str
         return hit, conversion_facts([hit])
     exported = cache.get_or_build(exp, build_export)
     step = cache.get_or_build(quant, lambda out: run_child(
-        "quantscope.backends.ort_export:quantize_graph",
+        "quantscope.backends.ort.convert:quantize_graph",
         {"out_dir": str(out), "src_dir": str(exported.path), "method": method, "params": params}))
     return step, conversion_facts([exported, step])
 

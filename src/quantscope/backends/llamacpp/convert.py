@@ -20,7 +20,7 @@ from typing import Any
 
 from quantscope.artifacts.cache import ArtifactCache, Cached, Recipe, conversion_facts, tool_versions
 from quantscope.artifacts.source import artifact_to_dict, source_digest
-from quantscope.backends.ort_export import model_label
+from quantscope.backends.ort.convert import model_label
 from quantscope.models.base import ModelArtifact
 
 # History: 1 (2026-11-24) llama/qwen2 writer; tokenizer copied from a GGUF source, else "none".
@@ -285,7 +285,7 @@ def ensure_gguf(artifact: ModelArtifact, seed: int, target: str, requantize: boo
 
     def writer(out_type: str) -> Cached:
         return cache.get_or_build(writer_recipe(artifact, seed, out_type), lambda out: run_child(
-            "quantscope.backends.gguf_convert:write_gguf",
+            "quantscope.backends.llamacpp.convert:write_gguf",
             {"out_dir": str(out), "artifact": artifact_to_dict(artifact), "seed": seed,
              "out_type": out_type}))
 
@@ -305,7 +305,7 @@ def ensure_gguf(artifact: ModelArtifact, seed: int, target: str, requantize: boo
     # What the quantized file does not say itself (no vocabulary: the model's BOS) comes from its base.
     inherit = {k: steps[0].meta.get(k) for k in ("bos_token_id", "vocab", "arch")} if steps else {}
     step = cache.get_or_build(recipe, lambda out: {**inherit, **run_child(
-        "quantscope.backends.gguf_convert:quantize_gguf",
+        "quantscope.backends.llamacpp.convert:quantize_gguf",
         {"out_dir": str(out), "src_path": src, "ftype": target, "allow_requantize": requantize})})
     steps.append(step)
     return step.file(FILE), conversion_facts(steps), step.meta

@@ -101,7 +101,7 @@ class LlamaCppBackend:
         except ImportError:
             return "llama-cpp-python is not installed: pip install llama-cpp-python (quantscope[llamacpp])"
 
-        from quantscope.backends.gguf_convert import llama_ftypes
+        from quantscope.backends.llamacpp.convert import llama_ftypes
 
         llamacpp_options(spec)
         method = spec.quant.method.lower()
@@ -126,7 +126,7 @@ class LlamaCppBackend:
     def _load(self, spec: RunSpec, artifact: ModelArtifact) -> dict[str, Any]:
         import llama_cpp as L
 
-        from quantscope.backends.gguf_convert import captured_log, ensure_gguf, log_errors
+        from quantscope.backends.llamacpp.convert import captured_log, ensure_gguf, log_errors
 
         opts = llamacpp_options(spec)
         target = target_type(spec, artifact.format)

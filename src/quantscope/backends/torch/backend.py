@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from quantscope.backends.base import Unsupported
-from quantscope.backends.torch_weights import module_weight_bytes
+from quantscope.backends.torch.weights import module_weight_bytes
 from quantscope.models.base import ModelArtifact
 from quantscope.spec import RunSpec
 

@@ -1,0 +1,1 @@
+"""ONNX Runtime: backend.py runs the graphs, convert.py exports and quantizes them (cached)."""

@@ -1,0 +1,1 @@
+"""torchao runtime: PyTorch-native quantization of the transformers model (backend.py)."""

@@ -1,0 +1,42 @@
+"""Build the HTML report of a group of stored rows: the page, its notes, written atomically.
+
+Shared by `quantscope report` and the sweep, so both write the same page for the same rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quantscope.errors import UserError
+
+
+def budget_notes(rows) -> list[str]:
+    """What the reader must know about the recipe: a quality budget below the `run` default."""
+    from quantscope.spec import QualitySpec
+
+    default = QualitySpec().max_tokens
+    budgets = sorted({r.spec.quality.max_tokens for _, r in rows if r.spec.quality.enabled})
+    if budgets and budgets[0] < default:
+        return [f"Quality budget: {', '.join(map(str, budgets))} scored tokens per configuration (quick "
+                f"sweep), below the {default} of `quantscope run`: PPL and KLD carry wider standard errors "
+                "and do not compare with runs scored on more tokens."]
+    if any(not r.spec.quality.enabled for _, r in rows):
+        return ["No quality pass (--no-quality): PPL, KLD and same-top-1 were not measured."]
+    return []
+
+
+def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraints, notes: list[str],
+                 st=None) -> Path:
+    from quantscope.report.html import render_report, write_report
+
+    baseline_id = None
+    if baseline is not None:
+        from quantscope.analysis.pick import pick
+
+        baseline_id = pick(st, baseline)[0]
+        if baseline_id not in {i for i, _ in rows}:
+            raise UserError(f"baseline {baseline} is not among the report's rows (another model, workload "
+                            "or machine): pick one from `quantscope results`")
+    html = render_report(rows, baseline_id=baseline_id, goal=goal, constraints=constraints,
+                         notes=notes + budget_notes(rows))
+    return write_report(out, html)

@@ -1,0 +1,62 @@
+"""Building RunSpecs: the one place `quantscope run` and the sweep turn their arguments into specs.
+
+A sweep's rows share the model, workload and quality recipe (`base_spec`); each matrix entry adds its
+backend, method and options (`Entry.spec`). `quantscope run` is a sweep of one entry built the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quantscope.errors import UserError
+from quantscope.spec import QualitySpec, RunSpec, WorkloadSpec
+
+
+def quality_text(text_file: Path | None, dataset: str | None) -> str:
+    if text_file and dataset:
+        raise UserError("give --text-file or --dataset, not both")
+    if text_file:
+        if not text_file.is_file():
+            raise UserError(f"text file {text_file} does not exist")
+        return f"file:{text_file.resolve()}"
+    return f"dataset:{dataset}" if dataset else "pydoc"
+
+
+def default_ctx(recipe: str) -> int:
+    """The quality pass's context when none is given: llama.cpp's 512, or the GPTQ papers' 2048."""
+    return 512 if recipe == "llama" else 2048
+
+
+def base_spec(model: str | None, model_flags: dict, workload: WorkloadSpec, *, quality: bool = True,
+              recipe: str = "llama", ctx: int | None = None, quality_tokens: int = QualitySpec().max_tokens,
+              text: str = "pydoc", reference: str | None = None, device: str = "cpu", seed: int = 0) -> RunSpec:
+    """The shared part of every spec of one invocation (no backend, method or options yet).
+
+    A synthetic model never gets a quality pass: its weights are random.
+    """
+    from quantscope.models import parse_model
+
+    mspec = parse_model(model, **model_flags)
+    return RunSpec(
+        model=mspec,
+        device=device,
+        workload=workload,
+        quality=QualitySpec(enabled=quality and not mspec.synthetic, recipe=recipe, ctx=ctx or default_ctx(recipe),
+                            max_tokens=quality_tokens, text=text, reference=reference),
+        seed=seed,
+    )
+
+
+def sweep_specs(base: RunSpec, matrix: Path | None, backends: list[str], quants: list[str],
+                dtypes: list[str]) -> list[RunSpec]:
+    from quantscope.sweep.matrix import DEFAULT_MATRIX, dedupe, from_flags, from_toml, reference_first
+
+    if matrix is not None and (backends or quants or dtypes):
+        raise UserError("give --matrix FILE or --backend/--quant/--dtype lists, not both")
+    if matrix is not None:
+        entries = from_toml(matrix)
+    elif backends or quants or dtypes:
+        entries = from_flags(backends, quants, dtypes)
+    else:
+        entries = list(DEFAULT_MATRIX)
+    return reference_first(list(dict.fromkeys(e.spec(base) for e in dedupe(entries))))

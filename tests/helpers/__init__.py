@@ -1,0 +1,1 @@
+"""Shared test fakes: hand-built results and envs, fake models, store child-process bodies."""
