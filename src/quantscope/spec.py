@@ -9,8 +9,10 @@ True
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -59,22 +61,104 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class QuantSpec:
-    """Precision and quantization method. `params` are validated by the method's own config class."""
+class Override:
+    """One rule of a quantization policy: Linear modules whose name matches `pattern` get `method`.
 
-    dtype: str = "fp32"
+    `pattern` is a glob on the module's full name (fnmatch: `lm_head`, `*.mlp.*`) or, after `re:`, a
+    regular expression that must match the whole name. Method "none" keeps the module unquantized.
+    Text form (`--override`): PATTERN=METHOD or PATTERN=METHOD(k=v,...).
+
+    >>> Override.parse("re:.*mlp.*=int4-weight-only(group_size=32)")
+    Override(pattern='re:.*mlp.*', method='int4-weight-only', params=(('group_size', 32),))
+    >>> Override.parse("lm_head=none").matches("lm_head"), Override("*.mlp.*").matches("model.mlp.up")
+    (True, True)
+    """
+
+    pattern: str
     method: str = "none"
     params: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
+        _check(bool(self.pattern) and bool(self.method), f"override {self.pattern!r}: empty pattern or method")
+        if self.pattern.startswith("re:"):
+            try:
+                re.compile(self.pattern[3:])
+            except re.error as e:
+                raise UserError(f"override pattern {self.pattern!r} is not a regular expression ({e})") from None
+        _check(not (self.method == "none" and self.params), f"override {self.pattern}=none takes no parameters")
+        object.__setattr__(self, "params", _options(self.params))
+
+    def matches(self, name: str) -> bool:
+        if self.pattern.startswith("re:"):
+            return re.fullmatch(self.pattern[3:], name) is not None
+        return fnmatch.fnmatchcase(name, self.pattern)
+
+    @property
+    def label(self) -> str:
+        args = ",".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.pattern}={self.method}" + (f"({args})" if args else "")
+
+    @classmethod
+    def parse(cls, text: str) -> Override:
+        """PATTERN=METHOD[(k=v,...)]; values are JSON scalars where they parse as such."""
+        body, params = text.strip(), {}
+        if body.endswith(")") and "(" in body:
+            body, _, args = body[:-1].rpartition("(")
+            for item in filter(None, (a.strip() for a in args.split(","))):
+                key, sep, raw = item.partition("=")
+                _check(bool(sep and key), f"override {text!r}: parameter {item!r} is not KEY=VALUE")
+                try:
+                    params[key.strip()] = json.loads(raw)
+                except json.JSONDecodeError:
+                    params[key.strip()] = raw.strip()
+        pattern, sep, method = body.rpartition("=")
+        _check(bool(sep and pattern and method), f"override {text!r} is not PATTERN=METHOD "
+               "(e.g. lm_head=none or 're:.*mlp.*=int8-weight-only')")
+        return cls(pattern, method.strip(), tuple(params.items()))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Override:
+        return cls(d["pattern"], d.get("method", "none"), tuple(tuple(p) for p in d.get("params", ())))
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """Precision and the quantization policy: a default method (with its `params`, validated by the
+    method's own config class) and ordered per-module `overrides`, the first match winning (torchao's
+    per-FQN configs). Without overrides it serialises exactly as before they existed."""
+
+    dtype: str = "fp32"
+    method: str = "none"
+    params: tuple[tuple[str, Any], ...] = ()
+    overrides: tuple[Override, ...] = ()
+
+    def __post_init__(self) -> None:
         _check(self.dtype in DTYPES, f"dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
         object.__setattr__(self, "params", _options(self.params))
+        rules = tuple(o if isinstance(o, Override) else Override.from_dict(o) for o in self.overrides)
+        object.__setattr__(self, "overrides", rules)
+
+    def method_for(self, name: str) -> tuple[str, tuple[tuple[str, Any], ...], Override | None]:
+        """(method, params, the override that chose them or None) for a module name: first match wins."""
+        for rule in self.overrides:
+            if rule.matches(name):
+                return rule.method, rule.params, rule
+        return self.method, self.params, None
 
     @property
     def label(self) -> str:
         extra = ",".join(f"{k}={v}" for k, v in self.params)
         name = self.dtype if self.method == "none" else f"{self.method}/{self.dtype}"
-        return f"{name}[{extra}]" if extra else name
+        name = f"{name}[{extra}]" if extra else name
+        if self.overrides:
+            name += " +{" + "; ".join(o.label for o in self.overrides) + "}"
+        return name
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if not self.overrides:
+            del d["overrides"]  # specs without a policy keep their stored form and key hash
+        return d
 
 
 @dataclass(frozen=True)
@@ -137,12 +221,15 @@ class RunSpec:
         return dict(self.options).get(name, default)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["quant"] = self.quant.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
         q = dict(d["quant"])
         q["params"] = tuple(tuple(p) for p in q.get("params", ()))
+        q["overrides"] = tuple(Override.from_dict(o) for o in q.get("overrides", ()))
         return cls(
             model=ModelSpec(**d["model"]),
             quant=QuantSpec(**q),

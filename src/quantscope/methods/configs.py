@@ -17,31 +17,91 @@ True
 from __future__ import annotations
 
 import difflib
+
 import math
-import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from quantscope.errors import FormatError, UserError
+from quantscope.methods.coerce import build, field_types
 from quantscope.registry import Registry
 
 C = TypeVar("C", bound="QuantConfig")
 
-# Method name -> config class. Entries are the classes themselves: configs import nothing heavy.
-METHODS: Registry[type[QuantConfig]] = Registry("quantization method")
+
+class MethodRegistry:
+    """Config classes keyed by (backend, method name): "int8" is LLM.int8() under bnb and
+    quantize_dynamic under ort. A name alone finds its class when one backend has it."""
+
+    def __init__(self) -> None:
+        self._by_backend: dict[str, Registry[type[QuantConfig]]] = {}
+
+    def add(self, backend: str, name: str, cls: type[QuantConfig]) -> None:
+        self._by_backend.setdefault(backend, Registry(f"{backend or 'unowned'} method")).add(name, cls)
+
+    def backends(self) -> list[str]:
+        return list(self._by_backend)
+
+    def items(self) -> Iterator[tuple[str, str, type[QuantConfig]]]:
+        for backend, reg in self._by_backend.items():
+            for name in reg:
+                yield backend, name, reg.get(name)
+
+    def names(self, backend: str | None = None) -> list[str]:
+        """Method names (each once), of one backend or of all."""
+        regs = [self._by_backend.get(backend, Registry(""))] if backend else list(self._by_backend.values())
+        return list(dict.fromkeys(n for reg in regs for n in reg))
+
+    def owners(self, name: str) -> list[str]:
+        """The backends that have a method called `name`."""
+        return [b for b, reg in self._by_backend.items() if name in reg]
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in reg for reg in self._by_backend.values())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def get(self, name: str, backend: str | None = None) -> type[QuantConfig]:
+        """The config class of `name` under `backend`; without a backend the name must be unique."""
+        owners = self.owners(name)
+        if backend is not None and backend in owners:
+            return self._by_backend[backend].get(name)
+        if backend is None and len(owners) == 1:
+            return self._by_backend[owners[0]].get(name)
+        raise UserError(self.unknown_message(name, backend))
+
+    def unknown_message(self, name: str, backend: str | None = None) -> str:
+        owners = self.owners(name)
+        if backend is None and owners:
+            return (f"method {name!r} exists under several backends ({', '.join(owners)}); "
+                    "give the backend (--backend)")
+        if owners:
+            return f"{name!r} is a {owners[0]} method; run it with --backend {owners[0]}"
+        near = difflib.get_close_matches(name, self.names(backend) or self.names(), n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        where = f"{backend} " if backend else ""
+        listed = ", ".join(sorted(self.names(backend))) or "none (it runs plain dtypes only)"
+        return f"unknown {where}quantization method {name!r}.{hint} Available: {listed}"
+
+
+# (backend, method name) -> config class. Entries are the classes themselves: configs import nothing heavy.
+METHODS = MethodRegistry()
 
 # Config type -> handler. What a handler receives depends on the backend that owns the config
 # (its `backend` class attribute): torchao handlers quantize a loaded model in place,
-# bitsandbytes handlers return the from_pretrained arguments that quantize while loading.
-_HANDLERS: dict[type, Callable[..., Any]] = {}
+# bitsandbytes handlers return the from_pretrained arguments that quantize while loading,
+# ORT and llama.cpp configs are read by their converters (no handler). A calibrated config's
+# handler has prepare/convert hooks (methods/calibrated.py).
+_HANDLERS: dict[type, Any] = {}
 
 
 def register_method(name: str) -> Callable[[type[C]], type[C]]:
-    """Class decorator: the config class that `QuantSpec.method == name` selects."""
+    """Class decorator: the config class that `QuantSpec.method == name` selects on `cls.backend`."""
 
     def deco(cls: type[C]) -> type[C]:
-        METHODS.add(name, cls)
+        METHODS.add(cls.backend, name, cls)
         cls.method = name
         return cls
 
@@ -68,46 +128,6 @@ def handler_for(config: QuantConfig) -> Callable[..., Any]:
                         "register one with @register_handler") from None
 
 
-# --- parameter coercion -----------------------------------------------------------------------------
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-
-
-def _coerce(method: str, name: str, kind: Any, value: Any) -> Any:
-    """A CLI/JSON value as the field's declared type (int, float, bool, str, Literal, optional)."""
-    args = typing.get_args(kind)
-    if typing.get_origin(kind) is Literal:
-        if value not in args:
-            raise UserError(f"{method}: {name}={value!r} is not one of {', '.join(map(str, args))}")
-        return value
-    if type(None) in args:  # X | None
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(method, name, inner[0], value)
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).lower()
-        if text in _TRUE | _FALSE:
-            return text in _TRUE
-        raise UserError(f"{method}: {name}={value!r} is not a boolean (true or false)")
-    if kind in (int, float):
-        if isinstance(value, bool):
-            raise UserError(f"{method}: {name}={value!r} must be a number, not a boolean")
-        try:
-            number = kind(value)
-        except (TypeError, ValueError):
-            article = "an int" if kind is int else "a float"
-            raise UserError(f"{method}: {name}={value!r} is not {article}") from None
-        if kind is int and isinstance(value, float) and not value.is_integer():
-            raise UserError(f"{method}: {name}={value!r} is not an integer")
-        return number
-    if kind is str:
-        return str(value)
-    raise TypeError(f"unsupported field type {kind!r} for {method}.{name}")
-
-
 @dataclass(frozen=True)
 class QuantConfig:
     """Base of every quantization config. Subclasses declare typed fields and validate them."""
@@ -118,25 +138,16 @@ class QuantConfig:
 
     @classmethod
     def field_types(cls) -> dict[str, Any]:
-        hints = typing.get_type_hints(cls)
-        return {f.name: hints[f.name] for f in fields(cls)}
+        return field_types(cls)
 
     @classmethod
     def from_params(cls: type[C], params: Mapping[str, Any] | tuple = ()) -> C:
         """Build from QuantSpec.params; an unknown key is a UserError naming the near key."""
-        items = dict(params)
-        types = cls.field_types()
-        for key in items:
-            if key not in types:
-                near = difflib.get_close_matches(key, types, n=1)
-                hint = f" Did you mean {near[0]!r}?" if near else ""
-                valid = ", ".join(types) or "none"
-                raise UserError(f"{cls.method}: unknown parameter {key!r}.{hint} Valid: {valid}")
-        return cls(**{k: _coerce(cls.method, k, types[k], v) for k, v in items.items()})
+        return build(cls, cls.method, params, "parameter")
 
     def to_dict(self) -> dict[str, Any]:
-        """Type tag + version + fields, JSON-ready (torchao's config_to_dict keeps a type tag too)."""
-        return {"type": self.method, "version": self.version, "params": asdict(self)}
+        """Type tag + backend + version + fields, JSON-ready (torchao's config_to_dict keeps a type tag too)."""
+        return {"type": self.method, "backend": self.backend, "version": self.version, "params": asdict(self)}
 
     def check_model(self, in_features: Mapping[str, int]) -> None:
         """Checks that need the model's shapes (Linear name -> in_features). Default: none."""
@@ -148,27 +159,31 @@ class QuantConfig:
 
 
 def config_from_dict(d: Mapping[str, Any]) -> QuantConfig:
-    """Inverse of QuantConfig.to_dict; only registered types load (an allowlist), versions must match."""
-    tag = d.get("type")
-    if not isinstance(tag, str) or tag not in METHODS:
-        raise FormatError(f"quantization config type {tag!r} is not one of {', '.join(sorted(METHODS))}; "
+    """Inverse of QuantConfig.to_dict; only registered types load (an allowlist), versions must match.
+
+    A dict without "backend" (written before methods were keyed by backend) loads when its type
+    names one method only.
+    """
+    tag, backend = d.get("type"), d.get("backend")
+    owners = METHODS.owners(tag) if isinstance(tag, str) else []
+    if not owners or (backend is not None and backend not in owners):
+        known = ", ".join(f"{b}/{n}" for b, n, _ in METHODS.items())
+        raise FormatError(f"quantization config type {backend or '?'}/{tag!r} is not one of {known}; "
                           "the file was written by another tool or a newer quantscope")
-    cls = METHODS.get(tag)
+    if backend is None and len(owners) > 1:
+        raise FormatError(f"quantization config type {tag!r} names a method of {', '.join(owners)}; "
+                          "add \"backend\" to the dict")
+    cls = METHODS.get(tag, backend or owners[0])
     if d.get("version") != cls.version:
         raise FormatError(f"{tag} config version {d.get('version')!r} is not {cls.version}; "
                           "re-create the config with this quantscope")
     return cls.from_params(d.get("params", {}))
 
 
-def config_from_spec(quant: Any) -> QuantConfig:
-    """The validated config of a QuantSpec (UserError with a near-name hint on an unknown method)."""
-    _load_builtin_methods()
-    return METHODS.get(quant.method).from_params(quant.params)
-
-
-def _load_builtin_methods() -> None:
-    # The built-in config modules register themselves on import; they import nothing heavy.
-    from quantscope.methods import bnb_configs, torchao_configs  # noqa: F401
+def config_from_spec(quant: Any, backend: str | None = None) -> QuantConfig:
+    """The validated config of a QuantSpec's default method under `backend` (None: the one backend
+    that has the name). UserError with a near-name hint on an unknown method."""
+    return METHODS.get(quant.method, backend).from_params(quant.params)
 
 
 # --- shared validation helpers ---------------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""The calibration source: N samples x seq_len tokens from a text that is never the evaluation text.
+
+The quality pass scores pydoc_data/topics.py (the language reference's topics, quality/text.py).
+Calibration reads the docstrings of a fixed list of standard-library modules instead: offline
+everywhere, prose about Python like the evaluation text (so activations are in-distribution), yet
+other sentences (tests/methods/test_calibration.py checks that no line of one is in the other). The
+modules are parsed with `ast` from their source files, never imported, so reading them runs no code.
+Their content changes between Python versions, hence both hashes go with the run: the text's and
+the calibration token ids' (`Calibration.info`).
+
+>>> text, files = docstrings_text()
+>>> len(files), len(text) > 10_000
+(8, True)
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from quantscope.errors import UserError
+
+SOURCES = ("stdlib-docstrings",)
+# Pure-Python modules with long prose docstrings; none of them is documented in pydoc's topics.
+DOCSTRING_MODULES = ("argparse", "difflib", "textwrap", "statistics", "fractions", "calendar", "heapq",
+                     "shlex")
+
+
+@dataclass(frozen=True)
+class CalibrationSpec:
+    """How many samples of how many tokens, from which source (the fields a calibrated config carries)."""
+
+    samples: int = 8
+    seq_len: int = 128
+    source: Literal["stdlib-docstrings"] = "stdlib-docstrings"
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.seq_len < 2:
+            raise UserError(f"calibration needs samples >= 1 and seq_len >= 2, got {self.samples} x {self.seq_len}")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The token ids fed through the model (samples x seq_len) and what identifies them."""
+
+    batches: list[list[int]]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _docstrings(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), filename=path)
+    nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef
+                                                                 | ast.ClassDef)]
+    return [doc for n in nodes if (doc := ast.get_docstring(n))]
+
+
+def docstrings_text() -> tuple[str, list[str]]:
+    """The docstrings of DOCSTRING_MODULES in file order, joined by blank lines; and the files read."""
+    parts, files = [], []
+    for name in DOCSTRING_MODULES:
+        found = importlib.util.find_spec(name)  # a top-level module: finding it runs none of its code
+        if found is None or not (found.origin or "").endswith(".py"):
+            raise UserError(f"calibration text: the standard-library module {name} has no source file here")
+        files.append(found.origin)
+        parts += _docstrings(found.origin)
+    return "\n\n".join(parts), files
+
+
+def sha256_ids(ids: list[list[int]]) -> str:
+    """sha256 of the token ids as little-endian int64, row after row."""
+    h = hashlib.sha256()
+    for row in ids:
+        h.update(b"".join(int(t).to_bytes(8, "little", signed=True) for t in row))
+    return h.hexdigest()
+
+
+def calibration_batches(cal: CalibrationSpec, tokenize: Callable[[str], list[int] | None],
+                        vocab_size: int) -> Calibration:
+    """`cal.samples` consecutive non-overlapping windows of `cal.seq_len` tokens of the source text.
+
+    A model without a tokenizer (synthetic weights) gets the text's UTF-8 bytes modulo its vocabulary:
+    still this text, deterministic, and its hash is stored like any other.
+    """
+    text, files = docstrings_text()
+    ids = tokenize(text)
+    how = "model tokenizer"
+    if ids is None:
+        ids, how = [b % vocab_size for b in text.encode("utf-8")], "utf-8 bytes mod vocab (no tokenizer)"
+    need = cal.samples * cal.seq_len
+    if len(ids) < need:
+        raise UserError(f"calibration text has {len(ids)} tokens, fewer than {cal.samples} x {cal.seq_len}: "
+                        "lower calib_samples or calib_seq_len")
+    batches = [list(ids[i * cal.seq_len:(i + 1) * cal.seq_len]) for i in range(cal.samples)]
+    info = {"source": cal.source, "samples": cal.samples, "seq_len": cal.seq_len, "tokenizer": how,
+            "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "text_tokens": len(ids),
+            "modules": list(DOCSTRING_MODULES), "tokens_sha256": sha256_ids(batches)}
+    return Calibration(batches, info)
