@@ -38,6 +38,21 @@ _LLAMA3_COMMON = {
 }
 
 
+# openai-community/gpt2 config.json, shared by the GPT-2 family (n_layer differs)
+_GPT2_COMMON = {
+    "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "gelu_new",
+    "bos_token_id": 50256, "eos_token_id": 50256, "initializer_range": 0.02, "layer_norm_epsilon": 1e-05,
+    "n_ctx": 1024, "n_embd": 768, "n_head": 12, "n_positions": 1024, "vocab_size": 50257,
+}
+
+# meta-llama/Llama-2-7b-hf config.json fields shared by the Llama-2 family and TinyLlama
+_LLAMA2_COMMON = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "bos_token_id": 1, "eos_token_id": 2,
+    "hidden_act": "silu", "initializer_range": 0.02, "max_position_embeddings": 4096, "rms_norm_eps": 1e-05,
+    "rope_theta": 10000.0, "tie_word_embeddings": False, "vocab_size": 32000,
+}
+
+
 def _llama3_rope(factor: float) -> dict[str, Any]:
     return {"factor": factor, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
             "original_max_position_embeddings": 8192, "rope_type": "llama3"}
@@ -72,6 +87,40 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
                      "num_attention_heads": 9, "num_hidden_layers": 30, "num_key_value_heads": 3,
                      "rms_norm_eps": 1e-05, "rope_theta": 100000.0, "tie_word_embeddings": True,
                      "vocab_size": 49152},
+    # distilbert/distilgpt2 config.json (GPT-2 layout: fused c_attn, 4x MLP, learned positions)
+    "distilgpt2": {**_GPT2_COMMON, "n_layer": 6},
+    # openai-community/gpt2 config.json; microsoft/DialoGPT-small has the same shape
+    "gpt2": {**_GPT2_COMMON, "n_layer": 12},
+    "dialogpt-small": {**_GPT2_COMMON, "n_layer": 12},
+    # TinyLlama/TinyLlama-1.1B-Chat-v1.0 config.json
+    "tinyllama-1.1b": {**_LLAMA2_COMMON, "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,
+                       "num_attention_heads": 32, "num_key_value_heads": 4, "max_position_embeddings": 2048},
+    # meta-llama/Llama-2-7b-hf, -13b-hf, -70b-hf config.json
+    "llama2-7b": {**_LLAMA2_COMMON, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+                  "num_attention_heads": 32, "num_key_value_heads": 32},
+    "llama2-13b": {**_LLAMA2_COMMON, "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
+                   "num_attention_heads": 40, "num_key_value_heads": 40},
+    "llama2-70b": {**_LLAMA2_COMMON, "hidden_size": 8192, "intermediate_size": 28672, "num_hidden_layers": 80,
+                   "num_attention_heads": 64, "num_key_value_heads": 8},
+    # meta-llama/Meta-Llama-3-8B and -70B config.json (no rope scaling, 8k context)
+    "llama3-8b": {**_LLAMA3_COMMON, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+                  "num_attention_heads": 32, "max_position_embeddings": 8192, "tie_word_embeddings": False},
+    "llama3-70b": {**_LLAMA3_COMMON, "hidden_size": 8192, "intermediate_size": 28672, "num_hidden_layers": 80,
+                   "num_attention_heads": 64, "max_position_embeddings": 8192, "tie_word_embeddings": False},
+    # mistralai/Mistral-7B-v0.1 config.json
+    "mistral-7b": {"architectures": ["MistralForCausalLM"], "model_type": "mistral", "bos_token_id": 1,
+                   "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 4096, "initializer_range": 0.02,
+                   "intermediate_size": 14336, "max_position_embeddings": 32768, "num_attention_heads": 32,
+                   "num_hidden_layers": 32, "num_key_value_heads": 8, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
+                   "sliding_window": 4096, "tie_word_embeddings": False, "vocab_size": 32000},
+    # Qwen/Qwen2.5-7B config.json
+    "qwen2.5-7b": {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "attention_dropout": 0.0,
+                   "bos_token_id": 151643, "eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 3584,
+                   "initializer_range": 0.02, "intermediate_size": 18944, "max_position_embeddings": 131072,
+                   "max_window_layers": 28, "num_attention_heads": 28, "num_hidden_layers": 28,
+                   "num_key_value_heads": 4, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+                   "sliding_window": 131072, "tie_word_embeddings": False, "use_sliding_window": False,
+                   "vocab_size": 152064},
     # not a published model: the smallest llama that exercises GQA, for tests
     "tiny-llama": {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
                    "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,

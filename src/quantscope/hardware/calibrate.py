@@ -1,0 +1,403 @@
+"""Efficiency fitted from measurements: achieved shares of the roofs per (hardware, runtime, format).
+
+One efficiency constant per GPU is wrong: gpt-fast on an A100 reaches 68 % of peak bandwidth at
+bf16, 52 % at int8 and 42 % at int4 (FACTS.md). So every measured decode step is read as
+
+    step_s = bytes / (bandwidth * eta[format]) + overhead[runtime]          (decode)
+    prefill_s = FLOPs / (peak * kappa[format]) + overhead_prefill[runtime]  (prefill)
+
+fitted per (hardware, runtime): eta and kappa per format, the overheads shared by the runtime's
+formats (identified only when one format was measured at two or more model sizes; otherwise 0).
+Observations come from the store's ok rows (this machine and any other, keyed by machine id) and
+from published.toml (GPUs, one cited source per row).
+
+A projection uses the closest data it has and says which (`level`):
+  0 same hardware, runtime and format      1 same hardware and runtime, other formats
+  2 same runtime and format, other hardware of the same kind (CPU/GPU)
+  3 other runtimes' data for the format on that kind of hardware       4 none: a prior
+and its interval is the 90th percentile of the leave-one-out errors of the observations that were
+projected at the same level (`loo_errors`), widened to a floor when too few exist.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import statistics
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import Any
+
+from quantscope.hardware import roofline
+from quantscope.hardware.formats import layout
+
+NOMINAL_PEAK = 1e12  # stands in for an unknown peak: kappa is then achieved FLOP/s over 1 TFLOP/s
+# Interval floors per level (natural-log half-widths) used until enough leave-one-out errors exist:
+# exp(0.15) = +16 %, exp(0.4) = +49 %, exp(1.1) = 3x.
+FLOOR_Q = {0: 0.10, 1: 0.30, 2: 0.35, 3: 0.5, 4: 1.1}
+MIN_ERRORS = 3
+PRIOR_ETA = 0.5  # level 4 only: half the bandwidth roof, with a 3x interval
+PRIOR_KAPPA = 0.3
+LEVEL_TEXT = {
+    0: "fitted on this hardware, runtime and format",
+    1: "this runtime on this hardware, other formats' median",
+    2: "this runtime and format on other hardware of the same kind",
+    3: "no data for this runtime here: other runtimes' data for this format",
+    4: "no data: prior",
+}
+
+
+@dataclass(frozen=True)
+class Obs:
+    """One measured configuration reduced to what the fit needs (SI units)."""
+
+    hw: str  # catalog id, or "local:<machine id>"
+    kind: str  # gpu | cpu
+    runtime: str
+    fmt: str  # formats.Layout.key
+    model: str
+    batch: int
+    prompt: int
+    bandwidth_Bps: float
+    peak_flops: float
+    decode_bytes: float
+    decode_flops: float
+    prefill_flops: float
+    prefill_bytes: float
+    decode_tps: float | None
+    prefill_tps: float | None
+    source: str
+    run_id: int | None = None
+    measured_weight_bytes: float | None = None
+    computed_weight_bytes: float | None = None
+
+    @property
+    def decode_x(self) -> float:
+        return self.decode_bytes / self.bandwidth_Bps
+
+    @property
+    def decode_s(self) -> float | None:
+        return self.batch / self.decode_tps if self.decode_tps else None
+
+    @property
+    def prefill_x(self) -> float:
+        return self.prefill_flops / self.peak_flops
+
+    @property
+    def prefill_s(self) -> float | None:
+        return self.batch * self.prompt / self.prefill_tps if self.prefill_tps else None
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    eta: float  # achieved share of the bandwidth roof
+    kappa: float  # achieved share of the compute roof
+    decode_overhead_s: float
+    prefill_overhead_s: float
+    level: int
+    prefill_level: int
+    n: int  # observations behind eta
+    notes: tuple[str, ...] = ()
+    q_decode: float = 0.0  # log half-width of the interval
+    q_prefill: float = 0.0
+
+
+def runtime_of(spec: Any) -> str:
+    """The runtime a stored run measured: its backend, plus +compile when torch.compile was on."""
+    return spec.backend + ("+compile" if spec.option("compile") else "")
+
+
+def observation(*, hw: str, kind: str, runtime: str, shape: Any, lay: Any, batch: int, prompt: int,
+                bandwidth_Bps: float, peak_flops: float | None, decode_tps: float | None,
+                prefill_tps: float | None, source: str, **extra: Any) -> Obs:
+    context = prompt  # decode steps attend to the prompt plus what was generated; the prompt dominates
+    return Obs(
+        hw=hw, kind=kind, runtime=runtime, fmt=lay.key, model=shape.name, batch=batch, prompt=prompt,
+        bandwidth_Bps=bandwidth_Bps, peak_flops=peak_flops or NOMINAL_PEAK,
+        decode_bytes=roofline.decode_bytes(shape, lay, batch, context),
+        decode_flops=roofline.decode_flops(shape, batch, context),
+        prefill_flops=roofline.prefill_flops(shape, batch, prompt, lay.all_logits),
+        prefill_bytes=roofline.prefill_bytes(shape, lay, batch, prompt),
+        decode_tps=decode_tps, prefill_tps=prefill_tps, source=source,
+        computed_weight_bytes=float(lay.weight_bytes(shape)), **extra,
+    )
+
+
+# --- observations ---------------------------------------------------------------------------------
+def local_peak(peaks: dict[str, float], compute: str) -> float | None:
+    """This CPU's measured GEMM peak for a compute type; types not measured use fp32's."""
+    return peaks.get(compute) or peaks.get("fp32")
+
+
+def store_observations(rows: list[tuple[int, Any]], peaks_by_machine: dict[str, dict[str, float]] | None = None,
+                       skipped: list[str] | None = None) -> list[Obs]:
+    """Observations from stored (run id, Result) pairs: ok rows with decode samples and a bandwidth figure.
+
+    The machine's read bandwidth travels in the row (bandwidth_fraction's meta); GEMM peaks are known
+    only for machines in `peaks_by_machine` (this one), else kappa is relative to NOMINAL_PEAK.
+    """
+    from quantscope.errors import QuantscopeError
+    from quantscope.models.shape import shape_for_spec
+
+    peaks_by_machine = peaks_by_machine or {}
+    out: list[Obs] = []
+    for run_id, r in rows:
+        if r.status != "ok" or r.get("decode_tps") is None:
+            continue
+        spec = r.spec
+        frac = r.get("bandwidth_fraction")
+        bw = (frac.meta or {}).get("machine_read_Bps") if frac is not None else None
+        if not bw or spec.device != "cpu":
+            if skipped is not None:
+                skipped.append(f"run {run_id}: no machine bandwidth recorded (device {spec.device})")
+            continue
+        try:
+            shape = shape_for_spec(spec.model)
+            lay = layout(spec.backend, spec.quant.method, spec.quant.dtype, shape, spec.quant.params)
+        except (QuantscopeError, OSError, KeyError) as e:
+            if skipped is not None:
+                skipped.append(f"run {run_id}: {e}")
+            continue
+        peaks = peaks_by_machine.get(r.env.machine_id, {})
+        prefill = r.get("prefill_tps")
+        wb = r.get("weight_bytes")
+        out.append(observation(
+            hw=f"local:{r.env.machine_id}", kind="cpu", runtime=runtime_of(spec), shape=shape, lay=lay,
+            batch=spec.workload.batch, prompt=spec.workload.prompt_tokens, bandwidth_Bps=float(bw),
+            peak_flops=local_peak(peaks, lay.compute), decode_tps=r.get("decode_tps").value,
+            prefill_tps=prefill.value if prefill is not None and prefill.samples else None,
+            source=f"store run {run_id}", run_id=run_id,
+            measured_weight_bytes=wb.value if wb is not None and wb.samples else None,
+        ))
+    return out
+
+
+@functools.cache
+def published_rows() -> tuple[dict[str, Any], ...]:
+    data = tomllib.loads(resources.files("quantscope.hardware").joinpath("published.toml").read_text())
+    sources = data["sources"]
+    return tuple({**row, "source_title": sources[row["source"]]["title"], "url": sources[row["source"]]["url"]}
+                 for row in data["row"])
+
+
+def published_observations() -> list[Obs]:
+    """Observations from published.toml (decode only: none of the sources times a prefill apart)."""
+    from quantscope.hardware.catalog import get_hardware
+    from quantscope.models.synthetic import config_for
+    from quantscope.models.shape import shape_from_config
+
+    out = []
+    for row in published_rows():
+        hw = get_hardware(row["hardware"])
+        shape = shape_from_config(config_for(row["model"]), row["model"])
+        spec = row["layout"]
+        lay = layout(spec["backend"], spec["quant"], spec["dtype"], shape, tuple(spec.get("params", {}).items()))
+        out.append(observation(
+            hw=hw.id, kind="gpu", runtime=row["runtime"], shape=shape, lay=lay, batch=row["batch"],
+            prompt=row.get("prompt_tokens", 5), bandwidth_Bps=hw.bandwidth_Bps, peak_flops=hw.peak(lay.compute),
+            decode_tps=row["decode_tps"], prefill_tps=None, source=f"{row['source']}: {row['url']}",
+        ))
+    return out
+
+
+# --- fitting --------------------------------------------------------------------------------------
+def _distinct(xs: list[float]) -> bool:
+    return len(xs) >= 2 and max(xs) > 1.3 * min(xs)
+
+
+def fit_overhead(points: list[tuple[str, float, float]]) -> float:
+    """Shared intercept o of y = k[fmt] * x + o (least squares on relative error), or 0 when no format
+    was measured at two clearly different x, or when the fit says o < 0."""
+    by_fmt: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for fmt, x, y in points:
+        by_fmt[fmt].append((x, y))
+    if not any(_distinct([x for x, _ in v]) for v in by_fmt.values()):
+        return 0.0
+    import numpy as np
+
+    fmts = sorted(by_fmt)
+    rows, rhs = [], []
+    for fmt, x, y in points:
+        row = [0.0] * (len(fmts) + 1)
+        row[fmts.index(fmt)] = x / y
+        row[-1] = 1.0 / y
+        rows.append(row)
+        rhs.append(1.0)
+    sol, *_ = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)
+    o = float(sol[-1])
+    return o if o > 0 and all(s > 0 for s in sol[:-1]) else 0.0
+
+
+def _share(points: list[tuple[float, float]], overhead: float) -> float | None:
+    """Median achieved share x / (y - overhead) over the points where the overhead leaves time."""
+    shares = [x / (y - overhead) for x, y in points if y - overhead > 0.1 * y]
+    return statistics.median(shares) if shares else None
+
+
+@dataclass
+class GroupFit:
+    """One (hardware, runtime): per-format shares and the runtime's per-step overheads."""
+
+    eta: dict[str, float] = field(default_factory=dict)
+    kappa: dict[str, float] = field(default_factory=dict)
+    n: dict[str, int] = field(default_factory=dict)
+    decode_overhead_s: float = 0.0
+    prefill_overhead_s: float = 0.0
+
+
+def fit_group(obs: list[Obs]) -> GroupFit:
+    dec = [(o.fmt, o.decode_x, o.decode_s) for o in obs if o.decode_s]
+    pre = [(o.fmt, o.prefill_x, o.prefill_s) for o in obs if o.prefill_s]
+    g = GroupFit(decode_overhead_s=fit_overhead(dec), prefill_overhead_s=fit_overhead(pre))
+    for fmt in {o.fmt for o in obs}:
+        e = _share([(x, y) for f, x, y in dec if f == fmt], g.decode_overhead_s)
+        k = _share([(x, y) for f, x, y in pre if f == fmt], g.prefill_overhead_s)
+        if e is not None:
+            g.eta[fmt], g.n[fmt] = e, sum(1 for f, _, _ in dec if f == fmt)
+        if k is not None:
+            g.kappa[fmt] = k
+    return g
+
+
+class Calibration:
+    """All observations, fitted per (hardware, runtime); `efficiency` answers with its level and notes."""
+
+    def __init__(self, obs: list[Obs]) -> None:
+        self.obs = list(obs)
+        groups: dict[tuple[str, str], list[Obs]] = defaultdict(list)
+        for o in self.obs:
+            groups[(o.hw, o.runtime)].append(o)
+        self.fits = {k: fit_group(v) for k, v in groups.items()}
+        self.kind = {o.hw: o.kind for o in self.obs}
+        self._q: dict[str, dict[int, float]] | None = None
+
+    def _pool(self, kind: str, want) -> list[tuple[float, float, float, float]]:
+        """(eta, kappa or nan, decode overhead, prefill overhead) of fitted formats matching `want`."""
+        out = []
+        for (hw, rt), g in self.fits.items():
+            if self.kind.get(hw) != kind:
+                continue
+            for fmt, eta in g.eta.items():
+                if want(hw, rt, fmt):
+                    out.append((eta, g.kappa.get(fmt, math.nan), g.decode_overhead_s, g.prefill_overhead_s))
+        return out
+
+    def point(self, hw: str, kind: str, runtime: str, fmt: str) -> Efficiency:
+        """Shares and overheads for a projection, from the closest data (levels in the module doc)."""
+        g = self.fits.get((hw, runtime))
+        notes: list[str] = []
+        if g and fmt in g.eta:
+            kappa = g.kappa.get(fmt)
+            plevel = 0
+            if kappa is None:
+                kappa, plevel = self._kappa_fallback(hw, kind, runtime, fmt, g)
+            return Efficiency(g.eta[fmt], kappa, g.decode_overhead_s, g.prefill_overhead_s, 0, plevel, g.n[fmt])
+        if g and g.eta:
+            eta = statistics.median(g.eta.values())
+            kappas = [v for v in g.kappa.values()]
+            kappa, plevel = (statistics.median(kappas), 1) if kappas else self._kappa_fallback(hw, kind, runtime,
+                                                                                               fmt, g)
+            notes.append(f"{fmt} not measured with {runtime} on {hw}: the median of its {len(g.eta)} other "
+                         "format(s)")
+            return Efficiency(eta, kappa, g.decode_overhead_s, g.prefill_overhead_s, 1, plevel, len(g.eta),
+                              tuple(notes))
+        for level, want, text in (
+            (2, lambda h, r, f: r == runtime and f == fmt, f"{runtime} {fmt} measured on other {kind} hardware"),
+            (3, lambda h, r, f: f == fmt, f"no {runtime} data on {kind} hardware: {fmt} as other runtimes ran it"),
+            (3, lambda h, r, f: r == runtime, f"{fmt} never measured on {kind} hardware: {runtime}'s other formats"),
+        ):
+            pool = self._pool(kind, want)
+            if pool:
+                eta = statistics.median(p[0] for p in pool)
+                kappas = [p[1] for p in pool if not math.isnan(p[1])]
+                kappa = statistics.median(kappas) if kappas else PRIOR_KAPPA
+                o_dec = statistics.median(p[2] for p in pool) if level == 2 else 0.0
+                o_pre = statistics.median(p[3] for p in pool) if level == 2 else 0.0
+                notes.append(text + f" ({len(pool)} fitted group(s)); interval widened")
+                if not kappas:
+                    notes.append("no prefill measured: compute share is a prior")
+                if level == 3:
+                    notes.append("per-step overhead of this runtime unknown: 0 assumed (optimistic for small models)")
+                return Efficiency(eta, kappa, o_dec, o_pre, level, level if kappas else 4, len(pool), tuple(notes))
+        notes.append(f"no measurement of any runtime on {kind} hardware: prior shares, wide interval")
+        return Efficiency(PRIOR_ETA, PRIOR_KAPPA, 0.0, 0.0, 4, 4, 0, tuple(notes))
+
+    def _kappa_fallback(self, hw: str, kind: str, runtime: str, fmt: str, g: GroupFit) -> tuple[float, int]:
+        if g.kappa:
+            return statistics.median(g.kappa.values()), 1
+        pool = [p[1] for p in self._pool(kind, lambda h, r, f: f == fmt) if not math.isnan(p[1])]
+        if pool:
+            return statistics.median(pool), 3
+        return PRIOR_KAPPA, 4
+
+    # --- intervals from leave-one-out ------------------------------------------------------------
+    def loo_errors(self) -> list[dict[str, Any]]:
+        """Each observation projected from all the others: log errors for decode and prefill, and levels."""
+        out = []
+        for i, o in enumerate(self.obs):
+            rest = Calibration(self.obs[:i] + self.obs[i + 1:])
+            eff = rest.point(o.hw, o.kind, o.runtime, o.fmt)
+            dec = pre = None
+            if o.decode_s:
+                t = predict_step(o.decode_bytes, o.decode_flops, o.bandwidth_Bps, o.peak_flops, eff, "decode")
+                dec = math.log(o.decode_s / t.seconds)  # > 0: projected faster than measured
+            if o.prefill_s:
+                t = predict_step(o.prefill_bytes, o.prefill_flops, o.bandwidth_Bps, o.peak_flops, eff, "prefill")
+                pre = math.log(o.prefill_s / t.seconds)
+            out.append({"obs": o, "decode_log_err": dec, "prefill_log_err": pre, "level": eff.level,
+                        "prefill_level": eff.prefill_level, "notes": eff.notes})
+        return out
+
+    def interval_widths(self) -> dict[str, dict[int, float]]:
+        """90th percentile of |LOO log error| per level and phase, never below the level's floor."""
+        if self._q is None:
+            errs = self.loo_errors()
+            q: dict[str, dict[int, float]] = {"decode": {}, "prefill": {}}
+            for phase, key, lkey in (("decode", "decode_log_err", "level"), ("prefill", "prefill_log_err",
+                                                                             "prefill_level")):
+                for level, floor in FLOOR_Q.items():
+                    vals = sorted(abs(e[key]) for e in errs if e[key] is not None and e[lkey] == level)
+                    p90 = vals[min(len(vals) - 1, int(0.9 * len(vals)))] if len(vals) >= MIN_ERRORS else 0.0
+                    q[phase][level] = max(floor, p90)
+                # a wider level is never narrower than a closer one
+                for level in range(1, 5):
+                    q[phase][level] = max(q[phase][level], q[phase][level - 1])
+            self._q = q
+        return self._q
+
+    def efficiency(self, hw: str, kind: str, runtime: str, fmt: str) -> Efficiency:
+        eff = self.point(hw, kind, runtime, fmt)
+        q = self.interval_widths()
+        return replace(eff, q_decode=q["decode"][eff.level], q_prefill=q["prefill"][eff.prefill_level])
+
+
+def predict_step(bytes_: float, flops: float, bandwidth_Bps: float, peak: float, eff: Efficiency,
+                 phase: str) -> roofline.PhaseTime:
+    """Roofline time of one decode step or one whole prefill with the fitted shares and overhead."""
+    overhead = eff.decode_overhead_s if phase == "decode" else eff.prefill_overhead_s
+    return roofline.phase_time(bytes_, flops, bandwidth_Bps, peak, eff.eta, eff.kappa, overhead)
+
+
+def cached_peaks(machine_id: str, threads: int) -> dict[str, float]:
+    """This machine's GEMM peaks if measured before (gemm.py's cache); {} otherwise (nothing measured)."""
+    import json
+
+    from quantscope.hardware.bandwidth import data_dir
+
+    try:
+        return dict(json.loads((data_dir() / f"gemm-{machine_id}-t{threads}.json").read_text())["flops"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def build_calibration(rows: list[tuple[int, Any]] | None, machine_id: str | None = None,
+                      peaks: dict[str, float] | None = None, published: bool = True,
+                      skipped: list[str] | None = None) -> Calibration:
+    """A calibration from stored rows (any machine) and the published GPU data file."""
+    peaks_by_machine = {machine_id: peaks} if machine_id and peaks else {}
+    obs = store_observations(rows or [], peaks_by_machine, skipped)
+    if published:
+        obs += published_observations()
+    return Calibration(obs)
