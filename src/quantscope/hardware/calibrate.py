@@ -12,8 +12,9 @@ Observations come from the store's ok rows (this machine and any other, keyed by
 from published.toml (GPUs, one cited source per row).
 
 A projection uses the closest data it has and says which (`level`):
-  0 same hardware, runtime and format      1 same hardware and runtime, other formats
-  2 same runtime and format, other hardware of the same kind (CPU/GPU)
+  0 same hardware, runtime and format
+  1 same runtime and format, other hardware of the same kind (CPU/GPU): kernels travel with the format
+  2 same hardware and runtime, other formats (their median)
   3 other runtimes' data for the format on that kind of hardware       4 none: a prior
 and its interval is the 90th percentile of the leave-one-out errors of the observations that were
 projected at the same level (`loo_errors`), widened to a floor when too few exist.
@@ -42,8 +43,8 @@ PRIOR_ETA = 0.5  # level 4 only: half the bandwidth roof, with a 3x interval
 PRIOR_KAPPA = 0.3
 LEVEL_TEXT = {
     0: "fitted on this hardware, runtime and format",
-    1: "this runtime on this hardware, other formats' median",
-    2: "this runtime and format on other hardware of the same kind",
+    1: "this runtime and format on other hardware of the same kind",
+    2: "this runtime on this hardware, other formats' median",
     3: "no data for this runtime here: other runtimes' data for this format",
     4: "no data: prior",
 }
@@ -102,6 +103,15 @@ class Efficiency:
     notes: tuple[str, ...] = ()
     q_decode: float = 0.0  # log half-width of the interval
     q_prefill: float = 0.0
+
+
+def family(fmt: str) -> str:
+    """Formats that move the same bytes through the same kind of kernel: fp16 and bf16 weights.
+
+    >>> family("torch/fp16") == family("torch/bf16")
+    True
+    """
+    return fmt.replace("fp16", "16bit").replace("bf16", "16bit")
 
 
 def runtime_of(spec: Any) -> str:
@@ -185,8 +195,8 @@ def published_rows() -> tuple[dict[str, Any], ...]:
 def published_observations() -> list[Obs]:
     """Observations from published.toml (decode only: none of the sources times a prefill apart)."""
     from quantscope.hardware.catalog import get_hardware
-    from quantscope.models.synthetic import config_for
     from quantscope.models.shape import shape_from_config
+    from quantscope.models.synthetic import config_for
 
     out = []
     for row in published_rows():
@@ -294,35 +304,60 @@ class Calibration:
             if kappa is None:
                 kappa, plevel = self._kappa_fallback(hw, kind, runtime, fmt, g)
             return Efficiency(g.eta[fmt], kappa, g.decode_overhead_s, g.prefill_overhead_s, 0, plevel, g.n[fmt])
+        same = (1, lambda h, r, f: r == runtime and f == fmt, f"{runtime} {fmt} measured on other {kind} hardware")
+        wider = ((3, lambda h, r, f: f == fmt, f"no {runtime} data on {kind} hardware: {fmt} as other runtimes ran it"),
+                 (3, lambda h, r, f: family(f) == family(fmt), f"no {runtime} data on {kind} hardware: "
+                  f"{family(fmt)} formats as other runtimes ran them"),
+                 (3, lambda h, r, f: r == runtime, f"{fmt} never measured on {kind} hardware: {runtime}'s other "
+                  "formats"))
+        found = self._from_pool(kind, *same)
+        if found:
+            return found
         if g and g.eta:
             eta = statistics.median(g.eta.values())
             kappas = [v for v in g.kappa.values()]
-            kappa, plevel = (statistics.median(kappas), 1) if kappas else self._kappa_fallback(hw, kind, runtime,
+            kappa, plevel = (statistics.median(kappas), 2) if kappas else self._kappa_fallback(hw, kind, runtime,
                                                                                                fmt, g)
             notes.append(f"{fmt} not measured with {runtime} on {hw}: the median of its {len(g.eta)} other "
                          "format(s)")
-            return Efficiency(eta, kappa, g.decode_overhead_s, g.prefill_overhead_s, 1, plevel, len(g.eta),
+            return Efficiency(eta, kappa, g.decode_overhead_s, g.prefill_overhead_s, 2, plevel, len(g.eta),
                               tuple(notes))
-        for level, want, text in (
-            (2, lambda h, r, f: r == runtime and f == fmt, f"{runtime} {fmt} measured on other {kind} hardware"),
-            (3, lambda h, r, f: f == fmt, f"no {runtime} data on {kind} hardware: {fmt} as other runtimes ran it"),
-            (3, lambda h, r, f: r == runtime, f"{fmt} never measured on {kind} hardware: {runtime}'s other formats"),
-        ):
-            pool = self._pool(kind, want)
-            if pool:
-                eta = statistics.median(p[0] for p in pool)
-                kappas = [p[1] for p in pool if not math.isnan(p[1])]
-                kappa = statistics.median(kappas) if kappas else PRIOR_KAPPA
-                o_dec = statistics.median(p[2] for p in pool) if level == 2 else 0.0
-                o_pre = statistics.median(p[3] for p in pool) if level == 2 else 0.0
-                notes.append(text + f" ({len(pool)} fitted group(s)); interval widened")
-                if not kappas:
-                    notes.append("no prefill measured: compute share is a prior")
-                if level == 3:
-                    notes.append("per-step overhead of this runtime unknown: 0 assumed (optimistic for small models)")
-                return Efficiency(eta, kappa, o_dec, o_pre, level, level if kappas else 4, len(pool), tuple(notes))
-        notes.append(f"no measurement of any runtime on {kind} hardware: prior shares, wide interval")
-        return Efficiency(PRIOR_ETA, PRIOR_KAPPA, 0.0, 0.0, 4, 4, 0, tuple(notes))
+        for level, want, text in wider:
+            found = self._from_pool(kind, level, want, text)
+            if found:
+                return found
+        notes.append(f"no measurement of this runtime or format on {kind} hardware: prior shares, wide interval")
+        o_dec = self.borrowed_overhead(kind, notes)
+        return Efficiency(PRIOR_ETA, PRIOR_KAPPA, o_dec, 0.0, 4, 4, 0, tuple(notes))
+
+    def borrowed_overhead(self, kind: str, notes: list[str]) -> float:
+        """A runtime without its own overhead fit borrows the median fitted per-step overhead on this kind
+        of hardware (0 when none was identified): optimistic for eager runtimes, said in a note."""
+        fitted = [g.decode_overhead_s for (hw, _), g in self.fits.items()
+                  if self.kind.get(hw) == kind and g.decode_overhead_s > 0]
+        if not fitted:
+            notes.append("per-step overhead unknown: 0 assumed (optimistic, most for small models)")
+            return 0.0
+        o = statistics.median(fitted)
+        notes.append(f"per-step overhead borrowed from other runtimes' fits: {o * 1e3:.2g} ms (optimistic for "
+                     "eager runtimes)")
+        return o
+
+    def _from_pool(self, kind: str, level: int, want, text: str) -> Efficiency | None:
+        """Medians over the fitted groups matching `want` (levels 1 and 3), or None when there are none."""
+        notes: list[str] = []
+        pool = self._pool(kind, want)
+        if not pool:
+            return None
+        eta = statistics.median(p[0] for p in pool)
+        kappas = [p[1] for p in pool if not math.isnan(p[1])]
+        kappa = statistics.median(kappas) if kappas else PRIOR_KAPPA
+        o_dec = statistics.median(p[2] for p in pool) if level == 1 else self.borrowed_overhead(kind, notes)
+        o_pre = statistics.median(p[3] for p in pool) if level == 1 else 0.0
+        notes.append(text + f" ({len(pool)} fitted group(s)); interval widened")
+        if not kappas:
+            notes.append("no prefill measured: compute share is a prior")
+        return Efficiency(eta, kappa, o_dec, o_pre, level, level if kappas else 4, len(pool), tuple(notes))
 
     def _kappa_fallback(self, hw: str, kind: str, runtime: str, fmt: str, g: GroupFit) -> tuple[float, int]:
         if g.kappa:
@@ -375,9 +410,15 @@ class Calibration:
 
 def predict_step(bytes_: float, flops: float, bandwidth_Bps: float, peak: float, eff: Efficiency,
                  phase: str) -> roofline.PhaseTime:
-    """Roofline time of one decode step or one whole prefill with the fitted shares and overhead."""
-    overhead = eff.decode_overhead_s if phase == "decode" else eff.prefill_overhead_s
-    return roofline.phase_time(bytes_, flops, bandwidth_Bps, peak, eff.eta, eff.kappa, overhead)
+    """Roofline time of one decode step or one whole prefill with the fitted shares and overhead.
+
+    A decode step is matrix-vector work: its fitted bandwidth share already absorbs every
+    inefficiency, so its compute roof is the full peak (it binds only at large batches); the compute
+    share fitted on prefills (matrix-matrix work) applies to prefills.
+    """
+    if phase == "decode":
+        return roofline.phase_time(bytes_, flops, bandwidth_Bps, peak, eff.eta, 1.0, eff.decode_overhead_s)
+    return roofline.phase_time(bytes_, flops, bandwidth_Bps, peak, eff.eta, eff.kappa, eff.prefill_overhead_s)
 
 
 def cached_peaks(machine_id: str, threads: int) -> dict[str, float]:

@@ -107,7 +107,7 @@ def _torchao(quant: str, dtype: str, params: dict, shape: Any) -> Layout:
 
     if quant == "none":  # torchao without a method runs the plain dtype
         return _torch(quant, dtype, params, shape)
-    cfg = config_from_spec(QuantSpec(dtype=dtype, method=quant, params=tuple(params.items())))
+    cfg = config_from_spec(QuantSpec(dtype=dtype, method=quant, params=tuple(params.items())), "torchao")
     if getattr(cfg, "backend", "") != "torchao":
         raise UserError(f"{quant!r} is not a torchao method")
     d = _dtype(dtype)
@@ -116,7 +116,8 @@ def _torchao(quant: str, dtype: str, params: dict, shape: Any) -> Layout:
     table: dict[str, tuple[float, str]] = {
         "int8-weight-only": (1 + row, dtype),
         "int8-dynamic": (1 + row, "int8"),
-        "int4-weight-only": (0.5 + 2 * 2 / (group or 64), dtype),  # bf16 scale + bf16 zero per group
+        # bf16 scale + bf16 zero per group; tinygemm (_weight_int4pack_mm) takes bf16 activations only
+        "int4-weight-only": (0.5 + 2 * 2 / (group or 64), "bf16"),
         "float8-dynamic": (1 + 4 / shape.hidden, "fp8"),
         "float8-weight-only": (1 + 4 / shape.hidden, "fp8"),
         # intx keeps 1-8 bit values unpacked in int8 bytes, plus a scale (and zero) per group

@@ -33,6 +33,7 @@ class Projection:
     backend: str
     quant: str
     dtype: str
+    format: str
     batch: int
     prompt_tokens: int
     context: int
@@ -84,7 +85,8 @@ def project(shape: Any, hw: Hardware, backend: str, quant: str, dtype: str, para
     """Project `run --backend B --quant Q --dtype D` of `shape` on `hw` (see the module doc)."""
     context = context or prompt + GEN_TOKENS
     lay = layout(backend, quant, dtype, shape, params)
-    p = Projection(hardware=hw.id, model=shape.name, backend=backend, quant=quant, dtype=dtype, batch=batch,
+    p = Projection(hardware=hw.id, model=shape.name, backend=backend, quant=quant, dtype=dtype, format=lay.key,
+                   batch=batch,
                    prompt_tokens=prompt, context=context, supported=True, price_per_hour=price_per_hour)
     reason = hw.unsupported(lay.compute)
     if reason:
