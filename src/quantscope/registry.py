@@ -22,9 +22,18 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str) -> None:
+    """`before_lookup`, when given, runs before every lookup (e.g. importing plug-ins that add entries; it
+    must be cheap when there is nothing new), so a plug-in registers in every process that looks a name
+    up, the worker included."""
+
+    def __init__(self, kind: str, before_lookup: Callable[[], object] | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, T | str] = {}
+        self._before_lookup = before_lookup
+
+    def _ready(self) -> None:
+        if self._before_lookup is not None:
+            self._before_lookup()
 
     def add(self, name: str, entry: T | str) -> None:
         if name in self._entries:
@@ -39,15 +48,19 @@ class Registry(Generic[T]):
         return deco
 
     def names(self) -> list[str]:
+        self._ready()
         return list(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        self._ready()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
+        self._ready()
         return iter(self._entries)
 
     def get(self, name: str) -> T:
+        self._ready()
         if name not in self._entries:
             raise UserError(self.unknown_message(name))
         entry = self._entries[name]

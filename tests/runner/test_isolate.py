@@ -174,7 +174,17 @@ def test_bad_timeout_is_refused():
         run_job({}, 0)
 
 
-def test_ctrl_c_in_the_parent_kills_the_worker_and_propagates(tmp_path):
+@pytest.fixture
+def sigint_raises():
+    """Python's own SIGINT handler for the test's duration. A process started in the background by a
+    non-interactive shell (`bash -c 'make test &'`) inherits SIGINT *ignored*, and no KeyboardInterrupt
+    would ever come: the test must not depend on how pytest was launched."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_in_the_parent_kills_the_worker_and_propagates(tmp_path, sigint_raises):
     pid_file = tmp_path / "worker.pid"
     argv = script(tmp_path, f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)\n")
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))

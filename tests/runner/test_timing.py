@@ -1,5 +1,3 @@
-import time
-
 import numpy as np
 import pytest
 
@@ -9,43 +7,53 @@ from quantscope.spec import WorkloadSpec
 pytestmark = pytest.mark.unit
 
 
-class SleepyBackend:
-    """A fake runtime with known costs: prefill 20 ms, decode 5 ms per step."""
+class FakeClock:
+    """A nanosecond clock that moves only when the fake runtime works: timings are exact, whatever the load."""
+
+    def __init__(self):
+        self.ns = 0
+
+    def __call__(self) -> int:
+        return self.ns
+
+
+class FakeRuntime:
+    """A fake runtime with known costs on a fake clock: prefill 20 ms, decode 5 ms per step."""
 
     vocab_size = 10
 
-    def __init__(self):
+    def __init__(self, clock: FakeClock):
+        self.clock = clock
         self.prefills = 0
         self.decodes = 0
 
     def prefill(self, ids):
         self.prefills += 1
-        time.sleep(0.02)
+        self.clock.ns += 20_000_000
         return np.zeros(ids.shape[0], dtype=np.int64)
 
     def decode(self, tok):
         self.decodes += 1
-        time.sleep(0.005)
+        self.clock.ns += 5_000_000
         return tok
 
 
 def test_one_rep_times_prefill_and_decode_apart():
-    rep = one_rep(SleepyBackend(), np.zeros((1, 4), dtype=np.int64), gen_tokens=5)
-    assert 0.019 <= rep.prefill_s < 0.06
-    assert len(rep.step_s) == 5
-    assert all(0.0049 <= s < 0.03 for s in rep.step_s)
+    clock = FakeClock()
+    rep = one_rep(FakeRuntime(clock), np.zeros((1, 4), dtype=np.int64), gen_tokens=5, clock=clock)
+    assert rep.prefill_s == pytest.approx(0.020)
+    assert rep.step_s == pytest.approx([0.005] * 5)
 
 
 def test_warmup_is_never_counted_and_stop_rule_is_recorded():
-    be = SleepyBackend()
+    clock = FakeClock()
+    be = FakeRuntime(clock)
     wl = WorkloadSpec(prompt_tokens=4, gen_tokens=4, warmup=2, min_reps=3, max_reps=4, ci_target=0.5)
-    runs = timed_workload(be, np.zeros((1, 4), dtype=np.int64), wl)
-    timed = len(runs.reps)
-    assert be.prefills == timed + 2 + runs.discarded_stalls
-    assert runs.stop_rule in ("ci", "max_reps")
-    assert 3 <= timed <= 4
-    tps = runs.decode_tps(1)
-    assert all(100 < t <= 201 for t in tps)  # 5 ms a step -> at most 200 tok/s
+    runs = timed_workload(be, np.zeros((1, 4), dtype=np.int64), wl, clock=clock)
+    assert be.prefills == len(runs.reps) + 2 + runs.discarded_stalls  # the 2 warm-ups ran, uncounted
+    assert runs.stop_rule == "ci"  # identical reps: the CI is zero as soon as min_reps are in
+    assert len(runs.reps) == 3
+    assert runs.decode_tps(1) == pytest.approx([200.0] * 3)  # 5 ms a step
 
 
 def test_stop_rules():

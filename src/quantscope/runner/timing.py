@@ -89,21 +89,23 @@ def timed_workload(
     input_ids: np.ndarray,
     wl: WorkloadSpec,
     energy: Callable[[], float] | None = None,
+    clock: Callable[[], int] = time.perf_counter_ns,
 ) -> TimedRuns:
     """Warm up (never counted), then repeat until `stop_rule` says stop.
 
     `energy`, when given, returns a cumulative joule counter; it is read outside the clocked region.
+    `clock` (nanoseconds) times the reps and the stop rule's elapsed time; tests pass a fake one.
     """
     runs = TimedRuns(warmup_reps=wl.warmup)
-    start = time.perf_counter()
+    start = clock()
     for _ in range(wl.warmup):
-        one_rep(backend, input_ids, wl.gen_tokens)
+        one_rep(backend, input_ids, wl.gen_tokens, clock)
     probe_best = min(spin_probe() for _ in range(3))
-    timed_start = time.perf_counter()
+    timed_start = clock()
     while True:
         before = spin_probe()
         e0 = energy() if energy else None
-        rep = one_rep(backend, input_ids, wl.gen_tokens)
+        rep = one_rep(backend, input_ids, wl.gen_tokens, clock)
         if energy:
             rep.energy_j = energy() - e0
         after = spin_probe()
@@ -112,9 +114,9 @@ def timed_workload(
             runs.discarded_stalls += 1
             continue
         runs.reps.append(rep)
-        rule = stop_rule(runs.decode_tps(wl.batch), time.perf_counter() - timed_start, wl)
+        rule = stop_rule(runs.decode_tps(wl.batch), (clock() - timed_start) / 1e9, wl)
         if rule:
             runs.stop_rule = rule
             break
-    runs.wall_s = time.perf_counter() - start
+    runs.wall_s = (clock() - start) / 1e9
     return runs

@@ -79,7 +79,7 @@ def migrate(conn: sqlite3.Connection) -> int | None:
     than STORE_SCHEMA, or None (foreign tables), is returned with nothing written: the caller refuses.
     `conn` must be in autocommit mode (isolation_level=None).
     """
-    from quantscope import __version__
+    from quantscope.version import __version__
 
     conn.execute("BEGIN IMMEDIATE")
     try:
