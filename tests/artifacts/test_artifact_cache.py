@@ -3,11 +3,11 @@ import os
 
 import pytest
 
+from quantscope import paths
 from quantscope.artifacts.cache import (
     MANIFEST,
     ArtifactCache,
     Recipe,
-    cache_root,
     conversion_facts,
     safe_label,
 )
@@ -117,7 +117,7 @@ def test_manifest_naming_outside_files_is_corrupt(tmp_path):
 
 def test_root_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert cache_root() == tmp_path / "quantscope" / "artifacts"
+    assert paths.cache_root("artifacts") == tmp_path / "quantscope" / "artifacts"
     assert ArtifactCache().root == tmp_path / "quantscope" / "artifacts"
 
 
@@ -131,3 +131,45 @@ def test_chain_facts(tmp_path):
     assert cold["cache_hit"] is False and warm["cache_hit"] is True
     assert [c["kind"] for c in warm["conversions"]] == ["export", "quant"]
     assert os.path.isdir(warm["conversions"][1]["path"])
+
+
+def test_keys_are_stable_across_versions():
+    """A user's existing entries are found after an upgrade: this key was computed by the cache as it
+    was before paths.py (commit 832e660); a change here orphans every cached conversion."""
+    export = Recipe("onnx-export", "ab" * 32, {"kv_cache": True, "export_version": 2, "dtype": "fp32"},
+                    {"torch": "2.13.0"}, label="x")
+    assert export.key() == "b908a02ef17f43244e4860db1f343d14f2c2560d64da61610b4dd8ac66e3060b"
+
+
+class ChainBuilder:
+    """Records which steps ran and what upstream entry each one was handed."""
+
+    def __init__(self):
+        self.ran = []
+
+    def step(self, name):
+        def build(out, prev):
+            self.ran.append((name, prev.kind if prev else None))
+            (out / f"{name}.bin").write_bytes(name.encode() * 10)
+            return {"step": name}
+        return build
+
+
+def test_chain_builds_each_step_once_and_a_cached_end_skips_its_upstream(tmp_path):
+    cache, chain = ArtifactCache(tmp_path), ChainBuilder()
+    export = recipe(kind="export")
+    quant = recipe(kind="quant", source_digest=export.key())
+    steps = [(export, chain.step("export")), (quant, chain.step("quant"))]
+    cold = cache.get_chain(steps)
+    assert chain.ran == [("export", None), ("quant", "export")]
+    assert [s.kind for s in cold] == ["export", "quant"] and not any(s.cache_hit for s in cold)
+    # Delete the upstream entry: a cached last step is used as is, without verifying its export.
+    cache._discard(cold[0].path)
+    warm = cache.get_chain(steps)
+    assert [s.kind for s in warm] == ["quant"] and warm[0].cache_hit and warm[0].meta == {"step": "quant"}
+    assert len(chain.ran) == 2
+    # A different last step rebuilds only what is missing: here the export, then the new quant.
+    other = recipe(kind="quant", source_digest=export.key(), options={"bits": 8})
+    again = cache.get_chain([(export, chain.step("export")), (other, chain.step("quant8"))])
+    assert chain.ran[2:] == [("export", None), ("quant8", "export")]
+    assert [s.cache_hit for s in again] == [False, False]

@@ -11,7 +11,8 @@ from helpers.models import copy_head, one_line
 from quantscope.errors import FormatError
 from quantscope.models import resolve
 from quantscope.models.gguf import read_header, validate_gguf
-from quantscope.models.safety import cache_root, file_sha256
+from quantscope.models.safety import file_sha256
+from quantscope.paths import cache_root
 from quantscope.spec import ModelSpec
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,6 @@ from quantscope.errors import FormatError
 from quantscope.quality.quality_pass import run_quality
 from quantscope.quality.reference import (
     ReferenceKey,
-    cache_root,
     load_reference,
     read_reference,
     reference_path,
@@ -59,9 +58,10 @@ def test_a_corrupt_file_is_a_one_line_format_error(ref, tmp_path):
     assert "\n" not in str(err.value)
 
 
-def test_cache_root_follows_xdg(monkeypatch, tmp_path):
+def test_reference_files_live_in_the_cache_root(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert cache_root() == tmp_path / "quantscope" / "reference"
+    key = ReferenceKey("m" * 64, "t" * 64, "llama.cpp", 512, "tok", "first")
+    assert reference_path(key).parent == tmp_path / "quantscope" / "reference"
 
 
 def test_compact_size_per_token(ref):

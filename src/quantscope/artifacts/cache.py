@@ -2,9 +2,10 @@
 
 An entry is a folder <root>/<kind>/<label>-<key16>/ holding the converted files and a manifest.json
 written beside them with each file's sha256 and size, the recipe that made them and how long that
-took. Entries are built in a temporary folder next to their final place and renamed into it (atomic
-on one file system), so a crash leaves no half-written entry; the manifest is verified on every
-reuse and a corrupt entry is thrown away and rebuilt.
+took. Entries are built in a temporary folder next to their final place and renamed into it
+(paths.atomic_dir: atomic on one file system), so a crash leaves no half-written entry; the manifest
+is verified on every reuse and a corrupt entry is thrown away and rebuilt. get_chain runs a chain of
+conversions (export, then quantize) where a cached last step skips its upstream.
 
 >>> import tempfile
 >>> cache = ArtifactCache(Path(tempfile.mkdtemp()))
@@ -27,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,19 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quantscope.errors import UserError
+from quantscope import paths
 
 # History: 1 (2026-11-24) first layout: <kind>/<label>-<key16>/ with manifest.json (sha256 per file).
 CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
 _KIND = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def cache_root() -> Path:
-    """$XDG_CACHE_HOME/quantscope/artifacts (XDG base directory spec; ~/.cache when unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "quantscope" / "artifacts"
 
 
 def safe_label(text: str, limit: int = 48) -> str:
@@ -139,21 +133,21 @@ class Cached:
         return out
 
 
+# A chain step's builder: (its output folder, the previous step's entry or None) -> meta.
+ChainBuild = Callable[[Path, "Cached | None"], dict[str, Any] | None]
+
+
 class CorruptEntry(Exception):
     """A cache entry failed verification (missing file, size or checksum mismatch, bad manifest)."""
 
 
 class ArtifactCache:
     def __init__(self, root: Path | str | None = None) -> None:
-        self.root = Path(root) if root is not None else cache_root()
+        self.root = Path(root) if root is not None else paths.cache_root("artifacts")
 
     def entry_dir(self, recipe: Recipe) -> Path:
         """The entry's folder, proven to lie inside the cache root (no traversal from names)."""
-        path = self.root / recipe.kind / f"{safe_label(recipe.label)}-{recipe.key()[:16]}"
-        root = self.root.resolve()
-        if not path.resolve().is_relative_to(root):
-            raise UserError(f"artifact path {path} would leave the cache {root}; rename the model")
-        return path
+        return paths.inside(self.root, recipe.kind, f"{safe_label(recipe.label)}-{recipe.key()[:16]}")
 
     @contextmanager
     def _locked(self, entry: Path) -> Iterator[None]:
@@ -219,9 +213,24 @@ class ArtifactCache:
             manifest = self._build(entry, recipe, build)
         return self._cached(entry, recipe, manifest, False, time.perf_counter() - t0, rebuilt)
 
+    def get_chain(self, steps: list[tuple[Recipe, ChainBuild]]) -> list[Cached]:
+        """The entries of a chain of conversions (export, then quantize), in order, for conversion_facts.
+
+        Each step's recipe names the previous entry's key as its source_digest, and its build gets
+        (out_dir, previous entry or None). When the last step is cached it alone is returned: its
+        upstream is neither verified nor rebuilt (a quantized graph is used without its export).
+        """
+        final = self.lookup(steps[-1][0])
+        if final is not None:
+            return [final]
+        done: list[Cached] = []
+        for recipe, build in steps:
+            prev = done[-1] if done else None
+            done.append(self.get_or_build(recipe, lambda out, build=build, prev=prev: build(out, prev)))
+        return done
+
     def _build(self, entry: Path, recipe: Recipe, build: Callable[[Path], dict[str, Any] | None]) -> dict:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".tmp", dir=entry.parent))
-        try:
+        with paths.atomic_dir(entry) as tmp:  # the entry appears whole or not at all
             t0 = time.perf_counter()
             meta = build(tmp) or {}
             build_s = time.perf_counter() - t0
@@ -235,10 +244,6 @@ class ArtifactCache:
                         "build_s": build_s, "meta": meta,
                         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
-            os.replace(tmp, entry)  # atomic: the entry appears whole or not at all
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return manifest
 
     def _discard(self, entry: Path) -> None:

@@ -5,6 +5,10 @@ precision; in the measuring worker that would raise the run's peak RSS (measured
 never goes down) and drag torch into a process that times onnxruntime or llama.cpp. The child gets
 the function as "module:attr" and JSON keyword arguments; it writes a JSON result file.
 
+The target is a string the caller (a runtime's converter) names, so this generic module imports no
+runtime; the runtime also names the exception types of its own that should cross back as themselves
+(`raises=(Unsupported,)`), beside quantscope.errors' types, which always do.
+
 >>> run_child("quantscope.artifacts.child:echo", {"x": 1})          # doctest: +SKIP
 {'x': 1}
 """
@@ -19,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from quantscope import errors, paths
+
 TAIL_CHARS = 2000
 
 
@@ -30,14 +36,19 @@ class ChildFailed(RuntimeError):
         self.kind = kind
 
 
-def _as_parent_error(kind: str, message: str) -> Exception:
-    """The child's exception as the same quantscope type here (Unsupported stays Unsupported)."""
-    from quantscope import errors
-    from quantscope.backends.base import Unsupported
+# quantscope's user-facing errors, raised again in the parent as themselves (by class name).
+KNOWN_ERRORS: tuple[type[Exception], ...] = (errors.UserError, errors.FormatError, errors.UnsafeArtifactError)
 
-    known = {"Unsupported": Unsupported, "UserError": errors.UserError, "FormatError": errors.FormatError,
-             "UnsafeArtifactError": errors.UnsafeArtifactError}
-    return known[kind](message) if kind in known else ChildFailed(message, kind)
+
+def _as_parent_error(kind: str, message: str, raises: tuple[type[Exception], ...] = ()) -> Exception:
+    """The child's exception as the same type here when it is known or named in `raises`."""
+    known = {cls.__name__: cls for cls in (*KNOWN_ERRORS, *raises)}
+    if kind in known:
+        try:
+            return known[kind](message)
+        except TypeError:  # a type whose constructor wants more than one message
+            pass
+    return ChildFailed(message, kind)
 
 
 def echo(**kwargs: Any) -> dict[str, Any]:
@@ -45,12 +56,13 @@ def echo(**kwargs: Any) -> dict[str, Any]:
     return kwargs
 
 
-def run_child(target: str, kwargs: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
-    """Call `target(**kwargs)` in a fresh Python process and return its (JSON) result.
+def run_child(target: str, kwargs: dict[str, Any], timeout_s: float | None = None,
+              raises: tuple[type[Exception], ...] = ()) -> dict[str, Any]:
+    """Call `target(**kwargs)` ("module:attr") in a fresh Python process and return its (JSON) result.
 
-    Unsupported and quantscope's user-facing errors raised in the child are raised again here as
-    the same type; any other exception becomes ChildFailed with its class name and message, and a
-    crash ChildFailed with the last line of the child's output.
+    quantscope's user-facing errors and the types in `raises` (a runtime's Unsupported) raised in the
+    child are raised again here as the same type; any other exception becomes ChildFailed with its
+    class name and message, and a crash ChildFailed with the last line of the child's output.
     """
     with tempfile.TemporaryDirectory(prefix="quantscope-child-") as tmp:
         args, result = Path(tmp) / "args.json", Path(tmp) / "result.json"
@@ -62,7 +74,7 @@ def run_child(target: str, kwargs: dict[str, Any], timeout_s: float | None = Non
             out = json.loads(result.read_text())
             if "error" not in out:
                 return out["value"]
-            raise _as_parent_error(out.get("kind", "Exception"), out["error"])
+            raise _as_parent_error(out.get("kind", "Exception"), out["error"], raises)
         tail = proc.stdout.decode(errors="replace")[-TAIL_CHARS:].strip().splitlines()
         last = tail[-1] if tail else "no output"
         raise ChildFailed(f"conversion process for {target} exited with code {proc.returncode}: {last}",
@@ -77,7 +89,8 @@ def main(args_path: str, result_path: str) -> int:
         out = {"value": value}
     except Exception as e:  # reported to the parent, which raises it there
         out = {"error": str(e) or e.__class__.__name__, "kind": e.__class__.__name__}
-    Path(result_path).write_text(json.dumps(out, default=str))
+    # Atomic: a child killed while writing leaves no result (a crash), never half a JSON file.
+    paths.write_text(result_path, json.dumps(out, default=str))
     return 0
 
 

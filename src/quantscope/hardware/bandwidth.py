@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
-import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from quantscope import paths
 from quantscope.errors import UserError
 
 ARRAY_BYTES = 256 << 20  # per array; STREAM asks for >= 4x the last-level cache
@@ -156,8 +156,7 @@ def measure_bandwidth(threads: int, array_bytes: int = ARRAY_BYTES, reps: int = 
 
 def data_dir() -> Path:
     """$XDG_DATA_HOME/quantscope (default ~/.local/share/quantscope), per the XDG base-dir spec."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "quantscope"
+    return paths.data_root()
 
 
 def machine_bandwidth(machine_id: str, threads: int) -> dict[str, Any]:
@@ -187,9 +186,7 @@ def machine_bandwidth(machine_id: str, threads: int) -> dict[str, Any]:
         result.update(machine_id=machine_id, measured_at=measured_at)
         if result["contended"]:
             return result  # returned, marked, but not kept: the next run measures again
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        os.replace(tmp, path)  # atomic: a reader never sees half a file
+        paths.write_text(path, json.dumps(result, indent=2))  # atomic: a reader never sees half a file
         return result
 
 

@@ -14,11 +14,11 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from quantscope import paths
 from quantscope.errors import FormatError
 
 # safetensors format: 8-byte little-endian header length N, N bytes of JSON, then the data buffer
@@ -27,25 +27,6 @@ SAFETENSORS_MAX_HEADER = 100_000_000
 ZIP_MAGIC = b"PK\x03\x04"
 PICKLE_PROTO = 0x80  # PROTO opcode: every pickle of protocol >= 2 starts with it
 HASH_CHUNK = 1 << 20
-
-
-def cache_root(*parts: str) -> Path:
-    """quantscope's cache folder ($XDG_CACHE_HOME/quantscope, else ~/.cache/quantscope), created."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base, "quantscope", *parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=0, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -57,7 +38,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     real = os.path.realpath(path)
     st = os.stat(real)
     stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    index = cache_root() / "digests.json"
+    index = paths.cache_root() / "digests.json"
     try:
         known = json.loads(index.read_text())
         if not isinstance(known, dict):
@@ -75,7 +56,8 @@ def file_sha256(path: str | os.PathLike) -> str:
     digest = h.hexdigest()
     known[real] = {**stamp, "sha256": digest}
     try:
-        _write_json_atomic(index, known)
+        index.parent.mkdir(parents=True, exist_ok=True)
+        paths.write_text(index, json.dumps(known, indent=0, sort_keys=True))
     except OSError:
         pass  # a read-only cache only costs a re-hash next time
     return digest

@@ -11,8 +11,8 @@ case: the divergence is spread over the whole vocabulary); same-top-1, Δp and t
 ln(PPL/PPL_ref) are exact.
 
 File: $XDG_CACHE_HOME/quantscope/reference/<sha256 of the key>.npz (numpy's zip of .npy arrays, read with
-allow_pickle=False), written to a temporary file in the same folder, fsynced, then os.replace'd, so a
-reader sees a whole file or none.
+allow_pickle=False), written with paths.atomic_file (a temporary file in the same folder, fsynced, then
+os.replace'd), so a reader sees a whole file or none.
 
 Format history (bump FORMAT_VERSION when a stored field changes meaning; older files are recomputed):
   1  2026-11-24  windows, nll, counts, ids, logp, tail_logp + JSON header (key, first, vocab, ...).
@@ -23,8 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from quantscope import paths
 from quantscope.errors import FormatError
 
 FORMAT_VERSION = 1
@@ -156,14 +155,9 @@ class ReferenceData:
 # --- the store ------------------------------------------------------------------------------------
 
 
-def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "quantscope" / "reference"
-
-
 def reference_path(key: ReferenceKey, root: Path | str | None = None) -> Path:
     # The file name is a hash: no part of a model name or path ever reaches the file system.
-    return Path(root or cache_root()) / f"{key.digest()[:32]}.npz"
+    return Path(root or paths.cache_root("reference")) / f"{key.digest()[:32]}.npz"
 
 
 def _header(data: ReferenceData) -> dict[str, Any]:
@@ -183,16 +177,8 @@ def save_reference(data: ReferenceData, root: Path | str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = np.frombuffer(json.dumps(_header(data), sort_keys=True).encode(), dtype=np.uint8)
     arrays = {name: getattr(data, name) for name in ARRAYS}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ref-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, header=header, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with paths.atomic_file(path) as f:
+        np.savez(f, header=header, **arrays)
     return path
 
 

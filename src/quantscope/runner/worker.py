@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import faulthandler
 import json
-import os
 import signal
 import sys
 import time
@@ -23,6 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from quantscope import paths
 from quantscope.result import EnvFingerprint, Result
 from quantscope.spec import RunSpec
 
@@ -104,12 +104,7 @@ def write_result(job_dir: Path, result: Result) -> None:
                         duration_s=result.duration_s,
                         reason=f"the run's result could not be written as JSON ({one_line(e)})")
         text = json.dumps(failed.to_dict())
-    tmp = job_dir / "result.json.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, job_dir / "result.json")
+    paths.write_text(job_dir / "result.json", text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from quantscope import paths
 from quantscope.errors import StoreError, UserError
 from quantscope.result import Measurement, Result
 from quantscope.store.migrations import STORE_SCHEMA, current_version, migrate
@@ -39,11 +40,7 @@ _FILTERS = ("status", "key_hash", "machine_id", "model")
 
 def default_store_path() -> Path:
     """$QUANTSCOPE_STORE, else $XDG_DATA_HOME/quantscope/results.sqlite (XDG default ~/.local/share)."""
-    explicit = os.environ.get("QUANTSCOPE_STORE")
-    if explicit:
-        return Path(explicit).expanduser()
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home).expanduser() / "quantscope" / "results.sqlite"
+    return paths.store_path()
 
 
 def pack_samples(samples: tuple[float, ...]) -> bytes:

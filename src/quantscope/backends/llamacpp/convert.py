@@ -7,7 +7,8 @@ write_gguf does what llama.cpp's convert_hf_to_gguf.py does for the architecture
 (its LlamaModel: hparams keys, the q/k row permutation, llama3 rope factors), with the `gguf`
 package's GGUFWriter and tensor-name map; a GGUF source's tokenizer metadata is copied from the
 source file. Quantization is llama.cpp's own (llama_model_quantize, the code behind llama-quantize).
-Every step runs in a child process and is cached (artifacts/cache.py).
+Every step runs in a child process and is cached (artifacts/cache.py's get_chain); this module
+holds only the GGUF-specific recipes and the child-side code.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from quantscope.artifacts.cache import ArtifactCache, Cached, Recipe, conversion_facts, tool_versions
-from quantscope.artifacts.source import artifact_to_dict, source_digest
-from quantscope.backends.ort.convert import model_label
 from quantscope.models.base import ModelArtifact
+from quantscope.models.materialize import artifact_to_dict, model_label, source_digest
 
 # History: 1 (2026-11-24) llama/qwen2 writer; tokenizer copied from a GGUF source, else "none".
 WRITER_VERSION = 1
@@ -94,8 +94,9 @@ def write_gguf(out_dir: str, artifact: dict[str, Any], seed: int, out_type: str)
     import gguf
     import numpy as np
 
-    from quantscope.artifacts.source import artifact_from_dict, reference_model
     from quantscope.backends.base import Unsupported
+    from quantscope.backends.torch.reference import reference_model
+    from quantscope.models.materialize import artifact_from_dict
 
     art = artifact_from_dict(artifact)
     model = reference_model(art, seed)
@@ -278,34 +279,34 @@ def ensure_gguf(artifact: ModelArtifact, seed: int, target: str, requantize: boo
     "f32"/"f16" (written from the reference weights) or a llama.cpp type quantized from the F32 file
     (or, with requantize, from the source GGUF itself, as llama-quantize --allow-requantize)."""
     from quantscope.artifacts.child import run_child
+    from quantscope.backends.base import Unsupported
 
     if target == "asis":
         return Path(artifact.path), {"convert_s": 0.0, "cache_hit": None, "conversions": []}, {}
     cache = cache or ArtifactCache()
+    written = "f32" if target not in WRITER_TYPES else target
 
-    def writer(out_type: str) -> Cached:
-        return cache.get_or_build(writer_recipe(artifact, seed, out_type), lambda out: run_child(
-            "quantscope.backends.llamacpp.convert:write_gguf",
-            {"out_dir": str(out), "artifact": artifact_to_dict(artifact), "seed": seed,
-             "out_type": out_type}))
+    def write(out: Path, _prev: Cached | None) -> dict[str, Any]:
+        return run_child("quantscope.backends.llamacpp.convert:write_gguf",
+                         {"out_dir": str(out), "artifact": artifact_to_dict(artifact), "seed": seed,
+                          "out_type": written}, raises=(Unsupported,))
 
-    if target in WRITER_TYPES:
-        step = writer(target)
-        return step.file(FILE), conversion_facts([step]), step.meta
+    def quantize(out: Path, base: Cached | None) -> dict[str, Any]:
+        src = str(base.file(FILE)) if base else artifact.path
+        # What the quantized file does not say itself (no vocabulary: the model's BOS) comes from its base.
+        inherit = {k: base.meta.get(k) for k in ("bos_token_id", "vocab", "arch")} if base else {}
+        return {**inherit, **run_child(
+            "quantscope.backends.llamacpp.convert:quantize_gguf",
+            {"out_dir": str(out), "src_path": src, "ftype": target, "allow_requantize": requantize},
+            raises=(Unsupported,))}
+
+    writer = writer_recipe(artifact, seed, written)
     label = model_label(artifact)
-    if requantize:
-        recipe = quant_recipe(source_digest(artifact, seed), target, True, label)
+    if target in WRITER_TYPES:
+        steps = [(writer, write)]
+    elif requantize:  # from the source GGUF itself, as llama-quantize --allow-requantize
+        steps = [(quant_recipe(source_digest(artifact, seed), target, True, label), quantize)]
     else:
-        recipe = quant_recipe(writer_recipe(artifact, seed, "f32").key(), target, False, label)
-    hit = cache.lookup(recipe)
-    if hit:
-        return hit.file(FILE), conversion_facts([hit]), hit.meta
-    steps = [] if requantize else [writer("f32")]
-    src = artifact.path if requantize else str(steps[0].file(FILE))
-    # What the quantized file does not say itself (no vocabulary: the model's BOS) comes from its base.
-    inherit = {k: steps[0].meta.get(k) for k in ("bos_token_id", "vocab", "arch")} if steps else {}
-    step = cache.get_or_build(recipe, lambda out: {**inherit, **run_child(
-        "quantscope.backends.llamacpp.convert:quantize_gguf",
-        {"out_dir": str(out), "src_path": src, "ftype": target, "allow_requantize": requantize})})
-    steps.append(step)
-    return step.file(FILE), conversion_facts(steps), step.meta
+        steps = [(writer, write), (quant_recipe(writer.key(), target, False, label), quantize)]
+    done = cache.get_chain(steps)
+    return done[-1].file(FILE), conversion_facts(done), done[-1].meta

@@ -13,7 +13,8 @@ done here with torch.onnx.export(dynamo=True) on a thin wrapper. Quantization is
 quantize_dynamic (INT8) and MatMulNBitsQuantizer (INT4 weight-only).
 
 Exports and quantizations run in a child process (artifacts/child.py) and are cached by source
-content, options and tool versions (artifacts/cache.py).
+content, options and tool versions (artifacts/cache.py); this module holds only the ONNX-specific
+recipes and the child-side code.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from quantscope.artifacts.cache import (
     conversion_facts,
     tool_versions,
 )
-from quantscope.artifacts.source import TOKENIZER_FILES, artifact_to_dict, source_digest
 from quantscope.models.base import ModelArtifact
+from quantscope.models.materialize import TOKENIZER_FILES, artifact_to_dict, model_label, source_digest
 
 # History: 1 (2026-11-24) first layout (logits_index input, past.{i}.key / present.{i}.key names).
 #          2 (2026-11-24) Transpose(initializer) folded, so a tied lm_head is quantizable.
@@ -41,13 +42,6 @@ METHODS = ("none", "int8", "int4")
 # lm_head: quantize the output projection too (llama.cpp's default; --leave-output-tensor keeps it).
 INT4_DEFAULTS = {"block_size": 32, "symmetric": True, "accuracy_level": 4, "lm_head": True}  # 32 | 576
 INT8_DEFAULTS = {"per_channel": False, "reduce_range": False, "lm_head": True}
-
-
-def model_label(artifact: ModelArtifact) -> str:
-    if artifact.synthetic:
-        return f"synthetic-{artifact.arch}"
-    path = Path(artifact.path or "model")
-    return path.stem if artifact.format == "gguf" else path.name
 
 
 def method_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -80,27 +74,26 @@ def ensure_graph(artifact: ModelArtifact, seed: int, kv_cache: bool, method: str
     """The (cached) graph to run and the conversion facts. A cached quantized graph is used
     without touching its export; otherwise export (cached) then quantize (cached)."""
     from quantscope.artifacts.child import run_child
+    from quantscope.backends.base import Unsupported
 
     cache = cache or ArtifactCache()
     exp = export_recipe(artifact, seed, kv_cache)
 
-    def build_export(out: Path) -> dict[str, Any]:
+    def build_export(out: Path, _prev: Cached | None) -> dict[str, Any]:
         return run_child("quantscope.backends.ort.convert:export_graph",
                          {"out_dir": str(out), "artifact": artifact_to_dict(artifact), "seed": seed,
-                          "kv_cache": kv_cache})
+                          "kv_cache": kv_cache}, raises=(Unsupported,))
 
-    if method == "none":
-        step = cache.get_or_build(exp, build_export)
-        return step, conversion_facts([step])
-    quant = quant_recipe(exp, method, params)
-    hit = cache.lookup(quant)
-    if hit:
-        return hit, conversion_facts([hit])
-    exported = cache.get_or_build(exp, build_export)
-    step = cache.get_or_build(quant, lambda out: run_child(
-        "quantscope.backends.ort.convert:quantize_graph",
-        {"out_dir": str(out), "src_dir": str(exported.path), "method": method, "params": params}))
-    return step, conversion_facts([exported, step])
+    def build_quant(out: Path, exported: Cached | None) -> dict[str, Any]:
+        return run_child("quantscope.backends.ort.convert:quantize_graph",
+                         {"out_dir": str(out), "src_dir": str(exported.path), "method": method,
+                          "params": params}, raises=(Unsupported,))
+
+    steps = [(exp, build_export)]
+    if method != "none":
+        steps.append((quant_recipe(exp, method, params), build_quant))
+    done = cache.get_chain(steps)
+    return done[-1], conversion_facts(done)
 
 
 # --- child side: export --------------------------------------------------------------------------------
@@ -153,7 +146,8 @@ def export_graph(out_dir: str, artifact: dict[str, Any], seed: int, kv_cache: bo
     import torch
     from torch.export import Dim
 
-    from quantscope.artifacts.source import artifact_from_dict, hf_folder, reference_model
+    from quantscope.backends.torch.reference import reference_model
+    from quantscope.models.materialize import artifact_from_dict, hf_folder
 
     art = artifact_from_dict(artifact)
     model = reference_model(art, seed)
