@@ -65,3 +65,48 @@ def test_invalid_specs_are_refused_with_one_line(bad):
 def test_unknown_status_is_refused():
     with pytest.raises(ValueError):
         Result(spec=spec(), env=env(), status="great")
+
+
+# --- quantization policies -------------------------------------------------------------------------
+from quantscope.spec import Override  # noqa: E402
+
+# Key hashes computed at 832e660, before policies existed: stored rows must keep them.
+PINNED = {
+    "default": ("36397073c416da9c", RunSpec()),
+    "torchao-int4-g64": ("9139a49c5aa14ea8", RunSpec(backend="torchao", quant=QuantSpec(
+        dtype="bf16", method="int4-weight-only", params=(("group_size", 64),)))),
+    "torchao-int4": ("b5fc12e4df92b111", RunSpec(backend="torchao", quant=QuantSpec(
+        dtype="bf16", method="int4-weight-only"))),
+}
+
+
+@pytest.mark.parametrize("name", PINNED)
+def test_a_spec_without_a_policy_keeps_its_key_hash(name):
+    want, s = PINNED[name]
+    assert s.key_hash() == want
+    assert "overrides" not in s.to_dict()["quant"]
+
+
+def policy_spec() -> RunSpec:
+    rules = (Override("lm_head", "none"), Override("re:.*mlp.*", "int4-weight-only", (("group_size", 32),)))
+    return RunSpec(model=ModelSpec("synthetic", "tiny-llama"), backend="torchao",
+                   quant=QuantSpec("bf16", "int8-weight-only", overrides=rules))
+
+
+def test_a_policy_round_trips_through_json_and_is_part_of_the_key():
+    s = policy_spec()
+    back = RunSpec.from_dict(json.loads(json.dumps(s.to_dict())))
+    assert back == s and back.key_hash() == s.key_hash()
+    assert s.to_dict()["quant"]["overrides"][1] == {"pattern": "re:.*mlp.*", "method": "int4-weight-only",
+                                                    "params": (("group_size", 32),)}
+    plain = RunSpec(model=s.model, backend="torchao", quant=QuantSpec("bf16", "int8-weight-only"))
+    assert s.key_hash() != plain.key_hash()
+    reordered = RunSpec(model=s.model, backend="torchao",
+                        quant=QuantSpec("bf16", "int8-weight-only", overrides=s.quant.overrides[::-1]))
+    assert reordered.key_hash() != s.key_hash()  # order decides which rule wins, so it is identity
+
+
+def test_a_policy_shows_in_the_label():
+    assert policy_spec().quant.label == \
+        "int8-weight-only/bf16 +{lm_head=none; re:.*mlp.*=int4-weight-only(group_size=32)}"
+    assert QuantSpec("bf16", "int8-weight-only").label == "int8-weight-only/bf16"

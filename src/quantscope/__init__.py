@@ -1,6 +1,8 @@
 """quantscope: which quantization should I ship, and what does it cost?"""
 
-__version__ = "0.1.0"
+from quantscope.version import __version__
+
+__all__ = ["__version__", "load_results", "measure"]
 
 
 def load_results(store=None):
@@ -12,3 +14,13 @@ def load_results(store=None):
     from quantscope.api import load_results as _load
 
     return _load(store)
+
+
+def measure(spec, store=None, timeout: float = 900.0):
+    """Measure a RunSpec (with its quantization policy) in an isolated worker and store it: (run id, Result).
+
+    See quantscope.api.measure; nothing heavy is imported here.
+    """
+    from quantscope.api import measure as _measure
+
+    return _measure(spec, store, timeout)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from quantscope.metrics.stats import describe
+from quantscope.present.labels import spec_label
 from quantscope.result import Result
 
 # Stored measurement names that do not end in a unit get one in the DataFrame.
@@ -33,8 +34,7 @@ def _spec_columns(run_id: int, r: Result) -> dict[str, Any]:
         "run_id": run_id, "key_hash": spec.key_hash(), "machine_id": r.env.machine_id, "status": r.status,
         "reason": r.reason, "started_at": r.started_at, "duration_s": r.duration_s,
         "model": spec.model.label, "model_source": spec.model.source, "backend": spec.backend,
-        "dtype": spec.quant.dtype, "quant": spec.quant.method, "config": f"{spec.backend}/{spec.quant.label}"
-        + "".join(f" {k}={v}" for k, v in spec.options),
+        "dtype": spec.quant.dtype, "quant": spec.quant.method, "config": spec_label(spec),
         "quant_params": json.dumps(dict(spec.quant.params), sort_keys=True),
         "options": json.dumps(dict(spec.options), sort_keys=True), "device": spec.device, "seed": spec.seed,
         "prompt_tokens": w.prompt_tokens, "gen_tokens": w.gen_tokens, "batch": w.batch,
@@ -88,3 +88,29 @@ def load_results(store: str | os.PathLike[str] | None = None):
         rows = st.results()
     records = [result_record(i, r) for i, r in sorted(rows, key=lambda x: x[0])]
     return pd.DataFrame.from_records(records)
+
+
+def measure(spec: Any, store: str | os.PathLike[str] | None = None, timeout: float = 900.0,
+            say: Any = None) -> tuple[int, Result]:
+    """Measure one RunSpec in an isolated worker (after its KLD reference when the quality pass needs
+    one), store it, and return (run id, Result). What `quantscope run` does, for notebooks and scripts.
+
+    >>> from quantscope.spec import ModelSpec, Override, QuantSpec, RunSpec, WorkloadSpec
+    >>> policy = QuantSpec(method="int8-weight-only", overrides=(Override("lm_head", "none"),))
+    >>> spec = RunSpec(model=ModelSpec("synthetic", "tiny-llama"), backend="torchao", quant=policy)
+    >>> run_id, result = quantscope.measure(spec, store="runs.db")  # doctest: +SKIP
+    """
+    from quantscope.models import resolve
+    from quantscope.runner import run_spec
+    from quantscope.runner.reference import find_reference
+    from quantscope.store import open_store
+    from quantscope.sweep.matrix import check_entry
+
+    check_entry(spec.backend, spec.quant, spec.options)  # a typo in an option or parameter: one line, now
+    resolve(spec.model)  # cheap checks (paths, pickle, safetensors headers) give one-line errors up front
+    with open_store(Path(store) if store is not None else None) as st:  # a store we may not write: refused first
+        ref_file = None
+        if spec.quality.enabled:
+            ref_file = find_reference(st, spec, timeout, say=say or (lambda _line: None))
+        result = run_spec(spec, timeout, reference_file=ref_file)
+        return st.add(result), result

@@ -254,8 +254,9 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        opts = "".join(f" {k}={v}" for k, v in self.options)
-        return f"{self.model.label} {self.backend}/{self.quant.label} {self.device}{opts}"
+        from quantscope.present.labels import run_label  # the one place a configuration is named
+
+        return run_label(self)
 
 
 def reference_spec(spec: RunSpec) -> RunSpec:

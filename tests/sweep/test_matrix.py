@@ -3,8 +3,7 @@
 import pytest
 
 from quantscope.errors import FormatError, UserError
-from quantscope.spec import reference_spec
-from quantscope.spec import ModelSpec, QualitySpec, RunSpec
+from quantscope.spec import ModelSpec, QualitySpec, RunSpec, reference_spec
 from quantscope.sweep.matrix import DEFAULT_MATRIX, Entry, from_flags, from_toml, reference_first
 
 pytestmark = pytest.mark.unit
@@ -96,3 +95,59 @@ def test_no_reference_without_a_quality_pass():
     base = RunSpec(model=ModelSpec("synthetic", "tiny-llama"), quality=QualitySpec(enabled=False))
     specs = [Entry("torch", "bf16").spec(base)]
     assert reference_first(specs) == specs
+
+
+# --- policies, options and parameters checked when the spec is built ----------------------------------
+def test_toml_config_takes_override_tables_in_order(tmp_path):
+    from quantscope.spec import Override
+
+    p = tmp_path / "m.toml"
+    p.write_text('[[config]]\nbackend = "torchao"\nquant = "int8-weight-only"\n'
+                 '[[config.override]]\npattern = "lm_head"\nquant = "none"\n'
+                 '[[config.override]]\npattern = "re:.*mlp.*"\nquant = "int4-weight-only"\n'
+                 'params = { group_size = 32 }\n')
+    (entry,) = from_toml(p)
+    assert entry.overrides == (Override("lm_head"), Override("re:.*mlp.*", "int4-weight-only", (("group_size", 32),)))
+    assert entry.label == "torchao/int8-weight-only/fp32 +{lm_head=none; re:.*mlp.*=int4-weight-only(group_size=32)}"
+    spec = entry.spec(RunSpec(model=ModelSpec("synthetic", "tiny-llama")))
+    assert spec.quant.overrides == entry.overrides
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[[config.override]]\npattern = "lm_head"\nmethod = "none"\n', "unknown key"),
+    ('override = { pattern = "lm_head" }\n', "must be an array of tables"),
+    ('[[config.override]]\nquant = "none"\n', "needs pattern"),
+])
+def test_bad_override_tables_are_format_errors(tmp_path, body, message):
+    p = tmp_path / "m.toml"
+    p.write_text('[[config]]\nbackend = "torchao"\nquant = "int8-weight-only"\n' + body)
+    with pytest.raises(FormatError, match=message):
+        from_toml(p)
+
+
+@pytest.mark.parametrize("entry, message", [
+    (Entry("torch", options=(("bogus", 1),)), "torch: unknown option 'bogus'. Valid: compile"),
+    (Entry("torchao", quant="int8-weight-only", options=(("compil", True),)), "Did you mean 'compile'"),
+    (Entry("ort", options=(("kvcache", False),)), "Did you mean 'kv_cache'"),
+    (Entry("ort", options=(("opt_level", "max"),)), "opt_level='max' is not one of all, extended"),
+    (Entry("llamacpp", quant="q4_0", options=(("nbatch", 512),)), "Did you mean 'n_batch'"),
+    (Entry("llamacpp", quant="q4_0", options=(("n_batch", 0),)), "n_batch must be a positive integer"),
+    (Entry("torch", params=(("group_size", 32),)), "--quant none takes no --qparam"),
+    (Entry("ort", quant="int4", params=(("blocksize", 32),)), "Did you mean 'block_size'"),
+])
+def test_unknown_options_and_params_are_refused_when_the_spec_is_built(entry, message):
+    with pytest.raises(UserError, match=message) as err:
+        entry.spec(RunSpec(model=ModelSpec("synthetic", "tiny-llama")))
+    assert "\n" not in str(err.value)
+
+
+def test_a_policy_file_gives_the_default_and_the_overrides(tmp_path):
+    from quantscope.spec import Override
+    from quantscope.sweep.matrix import policy_from_toml
+
+    p = tmp_path / "policy.toml"
+    p.write_text('quant = "int8-weight-only"\n[[override]]\npattern = "lm_head"\nquant = "none"\n')
+    assert policy_from_toml(p) == ("int8-weight-only", (), (Override("lm_head"),))
+    p.write_text('quant = "int8-weight-only"\nmethods = 1\n')
+    with pytest.raises(FormatError, match="unknown key"):
+        policy_from_toml(p)

@@ -7,10 +7,15 @@ from typing import Annotated
 
 import typer
 
+from quantscope.backends import BACKENDS
 from quantscope.errors import UserError
-from quantscope.spec import RunSpec, WorkloadSpec
+from quantscope.methods import methods_summary
+from quantscope.spec import Override, RunSpec, WorkloadSpec
 
 Opt = typer.Option
+# Help texts come from the registries, so a new runtime or method shows up here by registering.
+BACKEND_HELP = f"Runtime: {' | '.join(BACKENDS.names())}."
+QUANT_HELP = f"Quantization method of the backend ('none': the plain dtype). {methods_summary(6)}."
 
 
 def parse_params(items: list[str]) -> dict[str, object]:
@@ -36,10 +41,17 @@ def parse_params(items: list[str]) -> dict[str, object]:
 def run_cmd(
     model: Annotated[str | None, Opt("--model", "-m", help="bundled | HF folder | GGUF file | hub id | "
                                      "synthetic:NAME (e.g. synthetic:llama-1b)")] = None,
-    backend: Annotated[str, Opt(help="Runtime: torch (more as they land).")] = "torch",
+    backend: Annotated[str, Opt(help=BACKEND_HELP)] = "torch",
     dtype: Annotated[str, Opt(help="fp32 | bf16 | fp16")] = "fp32",
-    quant: Annotated[str, Opt(help="Quantization method of the backend, 'none' for plain dtype.")] = "none",
-    qparam: Annotated[list[str] | None, Opt(help="Method option KEY=VALUE (repeatable).")] = None,
+    quant: Annotated[str, Opt(help=QUANT_HELP)] = "none",
+    qparam: Annotated[list[str] | None, Opt(help="Method parameter KEY=VALUE (repeatable), e.g. "
+                                            "group_size=32; a method that takes none refuses it.")] = None,
+    override: Annotated[list[str] | None, Opt(help="Per-module policy rule PATTERN=METHOD[(k=v,...)], first "
+                                              "match wins; PATTERN is a glob on the module name or re:REGEX; "
+                                              "METHOD none keeps it unquantized (repeatable), e.g. "
+                                              "lm_head=none 're:.*mlp.*=int8-weight-only'.")] = None,
+    policy: Annotated[Path | None, Opt(help="Policy TOML: optional quant/params and [[override]] tables "
+                                       "(pattern, quant, params), applied before any --override.")] = None,
     device: Annotated[str, Opt(help="cpu | cuda")] = "cpu",
     prompt_tokens: Annotated[int, Opt("--prompt-tokens", "-p", help="Prompt length P.")] = 128,
     gen_tokens: Annotated[int, Opt("--gen-tokens", "-g", help="Greedy new tokens G.")] = 64,
@@ -52,7 +64,9 @@ def run_cmd(
     threads: Annotated[int | None, Opt(help="Compute threads (default: the runtime's).")] = None,
     compile: Annotated[bool, Opt("--compile", help="torch.compile the model (part of the run's key).")] = False,
     opt: Annotated[list[str] | None, Opt("--opt", help="Backend option KEY=VALUE, part of the run's key "
-                                          "(e.g. kv_cache=false, n_batch=512); repeatable.")] = None,
+                                          "(torch-family: compile; ort: kv_cache, n_threads, opt_level, ep; "
+                                          "llamacpp: n_threads, n_batch, n_ubatch, flash_attn, type_k, type_v); "
+                                          "repeatable.")] = None,
     quality: Annotated[bool, Opt("--quality/--no-quality", help="Perplexity and KLD pass.")] = True,
     recipe: Annotated[str, Opt(help="Perplexity recipe: llama (ctx 512, second half scored) | gptq.")] = "llama",
     ctx: Annotated[int | None, Opt(help="Context of the quality pass (default: the recipe's).")] = None,
@@ -71,8 +85,7 @@ def run_cmd(
 
     Example: quantscope run --model synthetic:llama-1b --dtype bf16 --no-quality
     """
-    from quantscope.backends import BACKENDS
-    from quantscope.sweep.matrix import Entry
+    from quantscope.sweep.matrix import Entry, policy_from_toml
     from quantscope.sweep.specs import base_spec, quality_text
 
     if backend not in BACKENDS:
@@ -85,8 +98,17 @@ def run_cmd(
                      quality_tokens=quality_tokens, text=quality_text(text_file, dataset), reference=reference,
                      device=device, seed=seed)
     options = {**parse_params(opt or []), **({"compile": True} if compile else {})}
-    entry = Entry(backend, dtype, quant, params=tuple(parse_params(qparam or []).items()),
-                  options=tuple(options.items()))
+    params = parse_params(qparam or [])
+    rules: tuple[Override, ...] = ()
+    if policy is not None:
+        default, policy_params, rules = policy_from_toml(policy)
+        if default is not None and quant not in ("none", default):
+            raise UserError(f"--quant {quant} and the policy file's quant = {default!r} disagree: drop one")
+        quant = default or quant
+        params = {**dict(policy_params), **params}
+    rules += tuple(Override.parse(text) for text in override or [])
+    entry = Entry(backend, dtype, quant, params=tuple(params.items()), options=tuple(options.items()),
+                  overrides=rules)
     spec = entry.spec(base)
     code = measure_and_store(spec, store, timeout)
     raise typer.Exit(code)
@@ -94,21 +116,12 @@ def run_cmd(
 
 def measure_and_store(spec: RunSpec, store_path: Path | None, timeout: float) -> int:
     """Run (after its reference when the quality pass needs one), store, print; the exit code."""
-    from quantscope.store import open_store
+    from quantscope.api import measure
     from quantscope.display import summary_lines
-    from quantscope.models import resolve
-    from quantscope.runner import run_spec
-    from quantscope.runner.reference import find_reference
+    from quantscope.store import default_store_path
 
-    resolve(spec.model)  # cheap checks (paths, pickle, safetensors headers) give one-line errors up front
-    with open_store(store_path) as st:  # opened first: a store we may not write is refused before any work
-        ref_file = None
-        if spec.quality.enabled:
-            ref_file = find_reference(st, spec, timeout, say=typer.echo)
-        result = run_spec(spec, timeout, reference_file=ref_file)
-        run_id = st.add(result)
-        path = st.path
+    run_id, result = measure(spec, store_path, timeout, say=typer.echo)
     for line in summary_lines(result):
         typer.echo(line)
-    typer.echo(f"  stored as run {run_id} in {path} (key {spec.key_hash()})")
+    typer.echo(f"  stored as run {run_id} in {store_path or default_store_path()} (key {spec.key_hash()})")
     return 0 if result.status in ("ok", "unsupported") else 1

@@ -11,6 +11,7 @@ handlers import torch, torchao or transformers when they run.
 'int8'
 """
 
+from quantscope.methods.calibrated import CalibratedConfig, is_calibrated
 from quantscope.methods.configs import (
     METHODS,
     QuantConfig,
@@ -20,16 +21,32 @@ from quantscope.methods.configs import (
     register_handler,
     register_method,
 )
+from quantscope.methods.policy import check_quant, overrides_reason, resolve_policy
 
-# Built-in configs register on import (before anything can look one up); order = listing order.
-from quantscope.methods import torchao_configs, bnb_configs, ort_configs, llamacpp_configs  # noqa: E402,F401,I001
-from quantscope.methods.calibrated import CalibratedConfig, is_calibrated  # noqa: E402
-from quantscope.methods.policy import check_quant, overrides_reason, resolve_policy  # noqa: E402
+# Built-in configs register on import, before anything can look one up; this order is the listing order.
+# isort: off
+from quantscope.methods import torchao_configs, bnb_configs, ort_configs, llamacpp_configs  # noqa: F401
+# isort: on
 
 
 def method_names(backend: str | None = None) -> list[str]:
     """Registered method names (each once), optionally only those a backend runs."""
     return METHODS.names(backend)
+
+
+def methods_summary(per_backend: int = 10) -> str:
+    """One line of every backend's methods, for help texts (long lists are cut with a count).
+
+    >>> methods_summary(2).split("; ")[1]
+    'bnb: int8, nf4, fp4'
+    """
+    parts = []
+    for backend in METHODS.backends():
+        names = METHODS.names(backend)
+        shown = ", ".join(names[:per_backend + 1] if len(names) <= per_backend + 1 else names[:per_backend])
+        more = f", ... ({len(names)} in all)" if len(names) > per_backend + 1 else ""
+        parts.append(f"{backend}: {shown}{more}")
+    return "; ".join(parts)
 
 
 __all__ = [
@@ -42,6 +59,7 @@ __all__ = [
     "handler_for",
     "is_calibrated",
     "method_names",
+    "methods_summary",
     "overrides_reason",
     "register_handler",
     "register_method",

@@ -17,7 +17,6 @@ True
 from __future__ import annotations
 
 import difflib
-
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
@@ -36,25 +35,39 @@ class MethodRegistry:
 
     def __init__(self) -> None:
         self._by_backend: dict[str, Registry[type[QuantConfig]]] = {}
+        self._plugins_loaded = False
+
+    def _ready(self) -> None:
+        # Plug-in modules ($QUANTSCOPE_PLUGINS) may register methods: import them before a lookup,
+        # in every process (the worker too), as the backends' registry does.
+        if not self._plugins_loaded:
+            self._plugins_loaded = True
+            from quantscope.plugins import load_plugins
+
+            load_plugins()
 
     def add(self, backend: str, name: str, cls: type[QuantConfig]) -> None:
         self._by_backend.setdefault(backend, Registry(f"{backend or 'unowned'} method")).add(name, cls)
 
     def backends(self) -> list[str]:
+        self._ready()
         return list(self._by_backend)
 
     def items(self) -> Iterator[tuple[str, str, type[QuantConfig]]]:
+        self._ready()
         for backend, reg in self._by_backend.items():
             for name in reg:
                 yield backend, name, reg.get(name)
 
     def names(self, backend: str | None = None) -> list[str]:
         """Method names (each once), of one backend or of all."""
+        self._ready()
         regs = [self._by_backend.get(backend, Registry(""))] if backend else list(self._by_backend.values())
         return list(dict.fromkeys(n for reg in regs for n in reg))
 
     def owners(self, name: str) -> list[str]:
         """The backends that have a method called `name`."""
+        self._ready()
         return [b for b, reg in self._by_backend.items() if name in reg]
 
     def __contains__(self, name: object) -> bool:

@@ -1,7 +1,8 @@
 """torchao configs and their handlers. Handlers import torch/torchao inside their bodies.
 
-A handler has the signature `handler(config, model, spec) -> facts`: it quantizes the Linear layers
-of a loaded model in place with `torchao.quantization.quantize_` and returns facts to record.
+A handler has the signature `handler(config, model, spec, select=None) -> facts`: it quantizes the
+Linear layers of a loaded model that `select(module, fqn)` keeps (a policy's share for this config)
+in place with `torchao.quantization.quantize_` and returns facts to record.
 The output embedding (lm_head, tied to the token embedding in most small models) is left alone
 unless `lm_head=true`, as transformers' own quantizers do (modules_to_not_convert).
 
@@ -185,13 +186,19 @@ def _filter(model: Any, config: TorchaoConfig) -> Callable[[Any, str], bool]:
     return keep
 
 
-def apply_torchao(model: Any, config: TorchaoConfig, ao_config: Any) -> dict[str, Any]:
-    """quantize_ the selected Linears and count those whose weight really became a quantized tensor."""
+def apply_torchao(model: Any, config: TorchaoConfig, ao_config: Any,
+                  select: Callable[[Any, str], bool] | None = None) -> dict[str, Any]:
+    """quantize_ the selected Linears and count those whose weight really became a quantized tensor.
+
+    `select(module, fqn)`: the modules a policy gives this config; None = every Linear but the output
+    embedding (unless lm_head=true).
+    """
     import torch
     from torchao.quantization import quantize_
 
-    config.check_model(linear_in_features(model, config))
-    quantize_(model, ao_config, filter_fn=_filter(model, config))
+    keep = select or _filter(model, config)
+    config.check_model({name: m.in_features for name, m in model.named_modules() if keep(m, name)})
+    quantize_(model, ao_config, filter_fn=keep)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     kinds = sorted({type(m.weight).__name__ for m in linears})  # a torchao weight keeps its subclass
     done = sum(type(m.weight).__name__ not in ("Parameter", "Tensor") for m in linears)
@@ -199,23 +206,23 @@ def apply_torchao(model: Any, config: TorchaoConfig, ao_config: Any) -> dict[str
 
 
 @register_handler(Int8WeightOnly)
-def _int8_weight_only(config: Int8WeightOnly, model: Any, spec: Any) -> dict[str, Any]:
+def _int8_weight_only(config: Int8WeightOnly, model: Any, spec: Any, select: Any = None) -> dict[str, Any]:
     from torchao.quantization import Int8WeightOnlyConfig
 
-    return apply_torchao(model, config, Int8WeightOnlyConfig(granularity=_granularity(config.granularity)))
+    return apply_torchao(model, config, Int8WeightOnlyConfig(granularity=_granularity(config.granularity)), select)
 
 
 @register_handler(Int8Dynamic)
-def _int8_dynamic(config: Int8Dynamic, model: Any, spec: Any) -> dict[str, Any]:
+def _int8_dynamic(config: Int8Dynamic, model: Any, spec: Any, select: Any = None) -> dict[str, Any]:
     from torchao.quantization import Int8DynamicActivationInt8WeightConfig
 
     ao = Int8DynamicActivationInt8WeightConfig(granularity=_granularity(config.granularity),
                                                act_mapping_type=_mapping(config.act_mapping))
-    return apply_torchao(model, config, ao)
+    return apply_torchao(model, config, ao, select)
 
 
 @register_handler(Int4WeightOnly)
-def _int4_weight_only(config: Int4WeightOnly, model: Any, spec: Any) -> dict[str, Any]:
+def _int4_weight_only(config: Int4WeightOnly, model: Any, spec: Any, select: Any = None) -> dict[str, Any]:
     from torchao.quantization import Int4WeightOnlyConfig
     from torchao.quantization.quantize_.workflows import Int4ChooseQParamsAlgorithm
     from torchao.quantization.quantize_.workflows.int4.int4_packing_format import Int4PackingFormat
@@ -231,46 +238,46 @@ def _int4_weight_only(config: Int4WeightOnly, model: Any, spec: Any) -> dict[str
         fmt = Int4PackingFormat(INT4_PACKING[packing])
         ao = Int4WeightOnlyConfig(group_size=config.group_size, int4_packing_format=fmt,
                                   int4_choose_qparams_algorithm=algo)
-    return {**apply_torchao(model, config, ao), "int4_packing": packing}
+    return {**apply_torchao(model, config, ao, select), "int4_packing": packing}
 
 
 @register_handler(Float8Dynamic)
-def _float8_dynamic(config: Float8Dynamic, model: Any, spec: Any) -> dict[str, Any]:
+def _float8_dynamic(config: Float8Dynamic, model: Any, spec: Any, select: Any = None) -> dict[str, Any]:
     from torchao.quantization import Float8DynamicActivationFloat8WeightConfig
 
     ao = Float8DynamicActivationFloat8WeightConfig(granularity=_granularity(config.granularity))
-    return apply_torchao(model, config, ao)
+    return apply_torchao(model, config, ao, select)
 
 
 @register_handler(Float8WeightOnly)
-def _float8_weight_only(config: Float8WeightOnly, model: Any, spec: Any) -> dict[str, Any]:
+def _float8_weight_only(config: Float8WeightOnly, model: Any, spec: Any, select: Any = None) -> dict[str, Any]:
     from torchao.quantization import Float8WeightOnlyConfig
 
-    return apply_torchao(model, config, Float8WeightOnlyConfig())
+    return apply_torchao(model, config, Float8WeightOnlyConfig(), select)
 
 
 @register_handler(IntxWeightOnly)
-def _intx_weight_only(config: IntxWeightOnly, model: Any, spec: Any) -> dict[str, Any]:
+def _intx_weight_only(config: IntxWeightOnly, model: Any, spec: Any, select: Any = None) -> dict[str, Any]:
     import torch
     from torchao.quantization import IntxWeightOnlyConfig
 
     ao = IntxWeightOnlyConfig(weight_dtype=getattr(torch, f"int{config.bits}"),
                               granularity=_group(config.group_size), mapping_type=_mapping(config.mapping))
-    return apply_torchao(model, config, ao)
+    return apply_torchao(model, config, ao, select)
 
 
 @register_handler(Int8DynamicIntx)
-def _int8_dynamic_intx(config: Int8DynamicIntx, model: Any, spec: Any) -> dict[str, Any]:
+def _int8_dynamic_intx(config: Int8DynamicIntx, model: Any, spec: Any, select: Any = None) -> dict[str, Any]:
     import torch
     from torchao.quantization import Int8DynamicActivationIntxWeightConfig
 
     ao = Int8DynamicActivationIntxWeightConfig(weight_dtype=getattr(torch, f"int{config.bits}"),
                                                weight_granularity=_group(config.group_size))
-    return apply_torchao(model, config, ao)
+    return apply_torchao(model, config, ao, select)
 
 
 @register_handler(Int8DynamicInt4)
-def _int8_dynamic_int4(config: Int8DynamicInt4, model: Any, spec: Any) -> dict[str, Any]:
+def _int8_dynamic_int4(config: Int8DynamicInt4, model: Any, spec: Any, select: Any = None) -> dict[str, Any]:
     from torchao.prototype.quantization.int4.inference_workflow import Int8DynamicActivationInt4WeightConfig
 
-    return apply_torchao(model, config, Int8DynamicActivationInt4WeightConfig(group_size=config.group_size))
+    return apply_torchao(model, config, Int8DynamicActivationInt4WeightConfig(group_size=config.group_size), select)

@@ -13,6 +13,17 @@ TOML layout (read with the standard library's tomllib; unknown keys are refused,
     params = { group_size = 64 }     # the method's options (--qparam)
     options = { kv_cache = false }   # the backend's options (--opt), part of the run's key
 
+    [[config.override]]              # per-module overrides, in order: the first match wins
+    pattern = "lm_head"              # a glob on the module name, or "re:REGEX" (whole name)
+    quant = "none"                   # "none" keeps the module unquantized
+    [[config.override]]
+    pattern = "re:.*mlp.*"
+    quant = "int8-weight-only"
+    params = { granularity = "per-row" }
+
+A policy file (`run --policy FILE.toml`) holds the same keys at the top level: an optional default
+`quant` and `params`, and [[override]] tables.
+
 >>> [e.label for e in DEFAULT_MATRIX][:2]
 ['torch/fp32', 'torch/bf16']
 >>> from_flags(["torch"], [], ["fp32", "bf16"])[1].label
@@ -27,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from quantscope.errors import FormatError, UserError
-from quantscope.spec import QuantSpec, RunSpec, _options
+from quantscope.spec import Override, QuantSpec, RunSpec, _options
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,7 @@ class Entry:
     quant: str = "none"
     params: tuple[tuple[str, Any], ...] = ()
     options: tuple[tuple[str, Any], ...] = ()
+    overrides: tuple[Override, ...] = ()  # the quantization policy's per-module rules, in order
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _options(self.params))
@@ -46,15 +58,34 @@ class Entry:
         QuantSpec(dtype=self.dtype, method=self.quant, params=self.params)  # a bad dtype is a UserError now
 
     @property
+    def quant_spec(self) -> QuantSpec:
+        return QuantSpec(dtype=self.dtype, method=self.quant, params=self.params, overrides=self.overrides)
+
+    @property
     def label(self) -> str:
-        quant = QuantSpec(dtype=self.dtype, method=self.quant, params=self.params).label
-        opts = "".join(f" {k}={v}" for k, v in self.options)
-        return f"{self.backend}/{quant}{opts}"
+        from quantscope.present.labels import config_label  # the one place a configuration is named
+
+        return config_label(self.backend, self.quant_spec.label, self.options)
 
     def spec(self, base: RunSpec) -> RunSpec:
-        """The RunSpec of this entry on the sweep's shared model, workload and quality recipe."""
-        quant = QuantSpec(dtype=self.dtype, method=self.quant, params=self.params)
-        return replace(base, backend=self.backend, quant=quant, options=self.options)
+        """The RunSpec of this entry on the sweep's shared model, workload and quality recipe.
+
+        Options and method parameters are checked here, before any work: a typo is a UserError naming
+        the near name. A method of another backend stays (it becomes an unsupported row, with why).
+        """
+        check_entry(self.backend, self.quant_spec, self.options)
+        return replace(base, backend=self.backend, quant=self.quant_spec, options=self.options)
+
+
+def check_entry(backend: str, quant: QuantSpec, options: tuple[tuple[str, Any], ...]) -> None:
+    """The backend's typed options and the policy's names and parameters, for a registered backend."""
+    from quantscope.backends import BACKENDS, parse_options
+    from quantscope.methods import check_quant
+
+    if backend not in BACKENDS:
+        return  # the runner reports an unknown backend with the near name
+    parse_options(backend, options)
+    check_quant(backend, quant)
 
 
 # Every configuration the code knows, on the bundled model. The dtypes follow what each method runs
@@ -85,7 +116,9 @@ DEFAULT_MATRIX: tuple[Entry, ...] = (
     Entry("llamacpp", "fp32", "q4_0"),
 )
 
-ENTRY_KEYS = {"backend", "dtype", "quant", "params", "options"}
+ENTRY_KEYS = {"backend", "dtype", "quant", "params", "options", "override"}
+OVERRIDE_KEYS = {"pattern", "quant", "params"}
+POLICY_KEYS = {"quant", "params", "override"}
 
 
 def from_flags(backends: list[str], quants: list[str], dtypes: list[str]) -> list[Entry]:
@@ -118,19 +151,56 @@ def entry_from_dict(d: dict[str, Any], where: str) -> Entry:
             raise FormatError(f"{where}: {name} must be a string")
     return Entry(backend=d["backend"], dtype=d.get("dtype", "fp32"), quant=d.get("quant", "none"),
                  params=_table(d.get("params", {}), f"{where}.params"),
-                 options=_table(d.get("options", {}), f"{where}.options"))
+                 options=_table(d.get("options", {}), f"{where}.options"),
+                 overrides=overrides_from(d.get("override", []), f"{where}.override"))
+
+
+def overrides_from(value: Any, where: str) -> tuple[Override, ...]:
+    """[[override]] tables (pattern, quant, params) as Overrides, in file order."""
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise FormatError(f"{where} must be an array of tables: [[...override]] with pattern and quant")
+    out = []
+    for i, table in enumerate(value):
+        at = f"{where} #{i + 1}"
+        unknown = sorted(set(table) - OVERRIDE_KEYS)
+        if unknown:
+            raise FormatError(f"{at}: unknown key(s) {', '.join(unknown)}; an override takes "
+                              f"{', '.join(sorted(OVERRIDE_KEYS))}")
+        if not isinstance(table.get("pattern"), str) or not isinstance(table.get("quant", "none"), str):
+            raise FormatError(f"{at}: needs pattern = \"NAME or re:REGEX\" and quant = \"METHOD\" (or \"none\")")
+        out.append(Override(table["pattern"], table.get("quant", "none"),
+                            _table(table.get("params", {}), f"{at}.params")))
+    return tuple(out)
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise UserError(f"{what} file {path} does not exist") from e
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise FormatError(f"{what} file {path} is not valid TOML ({e}): fix it and rerun") from e
+
+
+def policy_from_toml(path: Path) -> tuple[str | None, tuple[tuple[str, Any], ...], tuple[Override, ...]]:
+    """(default method or None, its params, overrides) from a policy file (see the module docstring)."""
+    data = _read_toml(path, "policy")
+    unknown = sorted(set(data) - POLICY_KEYS)
+    if unknown:
+        raise FormatError(f"policy file {path}: unknown key(s) {', '.join(unknown)}; it takes "
+                          f"{', '.join(sorted(POLICY_KEYS))}")
+    quant = data.get("quant")
+    if quant is not None and not isinstance(quant, str):
+        raise FormatError(f"policy file {path}: quant must be a string")
+    return (quant, _table(data.get("params", {}), f"{path}: params"),
+            overrides_from(data.get("override", []), f"{path}: override"))
 
 
 def from_toml(path: Path) -> list[Entry]:
     """Entries from a TOML file's [[config]] array (see the module docstring)."""
-    import tomllib
-
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError as e:
-        raise UserError(f"matrix file {path} does not exist") from e
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise FormatError(f"matrix file {path} is not valid TOML ({e}): fix it and rerun") from e
+    data = _read_toml(path, "matrix")
     extra = sorted(set(data) - {"config"})
     if extra:
         raise FormatError(f"matrix file {path}: unknown top-level key(s) {', '.join(extra)}; "

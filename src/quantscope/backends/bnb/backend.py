@@ -22,7 +22,7 @@ from quantscope.backends.base import Unsupported
 from quantscope.backends.torch.backend import TORCH_DTYPES, TorchBackend, cuda_reason
 from quantscope.backends.torch.weights import tensor_bytes
 from quantscope.backends.torchao.backend import library_reason, method_reason
-from quantscope.methods import QuantConfig, handler_for
+from quantscope.methods import QuantConfig, handler_for, overrides_reason
 from quantscope.models.base import ModelArtifact
 from quantscope.spec import QuantSpec, RunSpec
 
@@ -120,6 +120,10 @@ class BnbBackend(TorchBackend):
     name = "bnb"
 
     def supports(self, spec: RunSpec) -> str | None:
+        why = "transformers quantizes every Linear while loading (llm_int8_skip_modules is not wired)"
+        reason = overrides_reason(spec, why)
+        if reason:
+            return reason
         config, reason = method_reason(spec, self.name)
         if reason:
             return reason

@@ -4,8 +4,8 @@ quant "none": a GGUF source as it is; an HF or synthetic source as F32 / F16 / B
 quant "<llama.cpp type>" (q8_0, q6_k, q5_k_m, q4_k_m, q4_0, iq4_xs, f16, ... every LLAMA_FTYPE the
 library offers): llama_model_quantize from an F32 GGUF written from the reference weights, or with
 --qparam requantize=true from the source GGUF itself (llama-quantize --allow-requantize).
-Backend options (part of the run's key): n_threads, n_batch, n_ubatch, flash_attn (auto|on|off),
-type_k, type_v (KV cache types: f16, q8_0, ...).
+The types are typed configs (methods/llamacpp_configs.py); backend options (part of the run's key:
+n_threads, n_batch, n_ubatch, flash_attn, type_k, type_v) are typed in options.py.
 
 The timed calls follow llama-bench (tools/llama-bench/llama-bench.cpp, test_prompt / test_gen):
 the prompt goes in n_batch chunks through llama_decode with only the last position's logits, a
@@ -17,19 +17,19 @@ that costs about a quarter of llama-bench's decode speed on this model (FACTS.md
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from quantscope.backends.base import Unsupported
+from quantscope.backends.llamacpp.options import FLASH, LlamaCppOptions
 from quantscope.env import physical_cores
 from quantscope.errors import FormatError, UserError
+from quantscope.methods import METHODS, check_quant, config_from_spec, overrides_reason
 from quantscope.models.base import ModelArtifact
-from quantscope.spec import RunSpec
+from quantscope.spec import QuantSpec, RunSpec
 
-OPTIONS = {"n_threads", "n_batch", "n_ubatch", "flash_attn", "type_k", "type_v"}
-QPARAMS = {"requantize"}
-FLASH = {"auto": -1, "off": 0, "on": 1}  # LLAMA_FLASH_ATTN_TYPE_{AUTO,DISABLED,ENABLED}
 DTYPE_TARGET = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
 
 
@@ -48,22 +48,21 @@ def target_type(spec: RunSpec, source_format: str) -> str:
     return method
 
 
-def llamacpp_options(spec: RunSpec) -> dict[str, Any]:
-    opts = dict(spec.options)
-    unknown = sorted(set(opts) - OPTIONS)
-    if unknown:
-        raise UserError(f"llamacpp option(s) {', '.join(unknown)} unknown; "
-                        f"it takes {', '.join(sorted(OPTIONS))}")
-    for name in ("n_threads", "n_batch", "n_ubatch"):
-        if name in opts and (not isinstance(opts[name], int) or opts[name] < 1):
-            raise UserError(f"llamacpp option {name} must be a positive integer, got {opts[name]!r}")
-    if opts.get("flash_attn", "auto") not in FLASH:
-        raise UserError(f"llamacpp option flash_attn must be one of {', '.join(FLASH)}")
-    bad = sorted(set(dict(spec.quant.params)) - QPARAMS)
-    if bad:
-        raise UserError(f"llamacpp does not take --qparam {', '.join(bad)}; "
-                        f"it takes {', '.join(sorted(QPARAMS))}")
+def llamacpp_options(spec: RunSpec) -> LlamaCppOptions:
+    """The typed options of `spec`; the method's params are checked by its config (--qparam requantize)."""
+    opts = LlamaCppOptions.parse("llamacpp", spec.options)
+    check_quant("llamacpp", _lower(spec.quant))
     return opts
+
+
+def _lower(quant: QuantSpec) -> QuantSpec:
+    return replace(quant, method=quant.method.lower())  # llama-quantize's names are case-insensitive
+
+
+def requantize(spec: RunSpec) -> bool:
+    if spec.quant.method == "none":
+        return False
+    return config_from_spec(_lower(spec.quant), "llamacpp").requantize  # type: ignore[attr-defined]
 
 
 def ggml_type(name: str) -> int:
@@ -103,11 +102,14 @@ class LlamaCppBackend:
 
         from quantscope.backends.llamacpp.convert import llama_ftypes
 
-        llamacpp_options(spec)
         method = spec.quant.method.lower()
         types = llama_ftypes()
-        if method != "none" and method not in types:
+        if method != "none" and (method not in types or method not in METHODS.names("llamacpp")):
             return f"llama.cpp offers no file type {method!r}; it has: {', '.join(sorted(types))}"
+        llamacpp_options(spec)
+        reason = overrides_reason(spec, "per-tensor types (llama-quantize --tensor-type) are not wired yet")
+        if reason:
+            return reason
         if spec.device == "cuda" and not llama_cpp.llama_supports_gpu_offload():
             return (f"llama-cpp-python {llama_cpp.__version__} here is built without GPU offload "
                     "(llama_supports_gpu_offload() is false): rebuild it with CMAKE_ARGS=-DGGML_CUDA=on")
@@ -130,12 +132,12 @@ class LlamaCppBackend:
 
         opts = llamacpp_options(spec)
         target = target_type(spec, artifact.format)
-        requantize = bool(dict(spec.quant.params).get("requantize", False))
-        if requantize and artifact.format != "gguf":
+        again = requantize(spec)
+        if again and artifact.format != "gguf":
             raise UserError("--qparam requantize=true quantizes a GGUF source's own tensors; "
                             "this source is not a GGUF")
-        path, facts, file_meta = ensure_gguf(artifact, spec.seed, target, requantize)
-        threads = opts.get("n_threads") or spec.workload.threads or physical_cores()
+        path, facts, file_meta = ensure_gguf(artifact, spec.seed, target, again)
+        threads = opts.n_threads or spec.workload.threads or physical_cores()
         # llama.cpp's log is kept (not printed) from here to close(): its errors go into our messages.
         self._log = captured_log()
         log = self._log.__enter__()
@@ -150,14 +152,14 @@ class LlamaCppBackend:
         cparams = L.llama_context_default_params()
         cparams.n_ctx = self.n_ctx
         # llama.cpp's defaults (n_batch 2048, n_ubatch 512) unless set: llama-bench's defaults too
-        cparams.n_batch = opts.get("n_batch", cparams.n_batch)
-        cparams.n_ubatch = opts.get("n_ubatch", cparams.n_ubatch)
+        cparams.n_batch = opts.n_batch or cparams.n_batch
+        cparams.n_ubatch = opts.n_ubatch or cparams.n_ubatch
         cparams.n_threads = cparams.n_threads_batch = threads
-        cparams.flash_attn_type = FLASH[opts.get("flash_attn", "auto")]
+        cparams.flash_attn_type = FLASH[opts.flash_attn]
         cparams.no_perf = True
         for name in ("type_k", "type_v"):
-            if name in opts:
-                setattr(cparams, name, ggml_type(opts[name]))
+            if getattr(opts, name) is not None:
+                setattr(cparams, name, ggml_type(getattr(opts, name)))
         self.ctx = L.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             reason = log_errors(log) or "no reason given"
@@ -173,7 +175,7 @@ class LlamaCppBackend:
             self.batch.seq_id[i][0] = 0
         self._setup_tokenizer(artifact, file_meta)
         return {**facts, "threads": threads, "n_ctx": self.n_ctx, "n_batch": self.n_batch,
-                "n_ubatch": L.llama_n_ubatch(self.ctx), "flash_attn": opts.get("flash_attn", "auto"),
+                "n_ubatch": L.llama_n_ubatch(self.ctx), "flash_attn": opts.flash_attn,
                 "gguf_file": str(path), "gguf_type": target, "tokenizer": self.tokenizer_source,
                 "tokenizer_conversion": self.tokenizer_facts, "file_bytes": os.path.getsize(path),
                 "gguf_tensor_types": file_meta.get("tensor_types"),
@@ -188,7 +190,7 @@ class LlamaCppBackend:
         SmolLM2). A synthetic model has neither."""
         import llama_cpp as L
 
-        from quantscope.artifacts.source import gguf_tokenizer_dir, hf_tokenizer
+        from quantscope.models.materialize import gguf_tokenizer_dir, hf_tokenizer
 
         self.has_vocab = L.llama_vocab_type(self.vocab) != L.LLAMA_VOCAB_TYPE_NONE
         self.fallback_bos = file_meta.get("bos_token_id")

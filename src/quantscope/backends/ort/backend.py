@@ -1,11 +1,7 @@
 """ONNX Runtime: FP32, dynamic INT8 and INT4 weight-only graphs, with or without a KV cache.
 
-quant "none" | "int8" | "int4" (convert.py makes and caches the graphs). Backend options, part of
-the run's key (RunSpec.options, `--opt KEY=VALUE`):
-  kv_cache   true (default): past key/values fed back each step | false: the whole prefix recomputed
-  n_threads  intra-op threads (default: --threads, else ORT's default: one per physical core)
-  opt_level  graph optimisation: all (default) | extended | basic | disable
-  ep         execution provider: cpu | cuda (default: the run's device)
+quant "none" | "int8" | "int4" (typed configs in methods/ort_configs.py; convert.py makes and caches
+the graphs). Backend options (kv_cache, n_threads, opt_level, ep) are typed in options.py.
 
 The timed calls keep the cache as OrtValues bound through IOBinding, so present key/values go back
 in as the next step's past without a copy through numpy (as optimum's ORTModelForCausalLM does).
@@ -18,40 +14,27 @@ from typing import Any
 
 import numpy as np
 
-from quantscope.backends.ort.convert import METHODS, ensure_graph, kv_names, method_params
+from quantscope.backends.ort.convert import ensure_graph, kv_names
+from quantscope.backends.ort.options import OPT_LEVELS, PROVIDERS, OrtOptions
 from quantscope.env import physical_cores
-from quantscope.errors import UserError
+from quantscope.methods import METHODS, check_quant, config_from_spec, overrides_reason
+from quantscope.methods.ort_configs import OrtConfig
 from quantscope.models.base import ModelArtifact
 from quantscope.spec import RunSpec
 
-OPTIONS = {"kv_cache", "n_threads", "opt_level", "ep"}
-OPT_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
-              "disable": "ORT_DISABLE_ALL"}
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+ORT_METHODS = ("none", *METHODS.names("ort"))
 
 
-def ort_options(spec: RunSpec) -> dict[str, Any]:
-    """The backend options with defaults; a bad name or value is a one-line UserError."""
-    opts = dict(spec.options)
-    unknown = sorted(set(opts) - OPTIONS)
-    if unknown:
-        raise UserError(f"ort backend option(s) {', '.join(unknown)} unknown; "
-                        f"it takes {', '.join(sorted(OPTIONS))}")
-    kv = opts.get("kv_cache", True)
-    if not isinstance(kv, bool):
-        raise UserError(f"ort option kv_cache must be true or false, got {kv!r}")
-    level = opts.get("opt_level", "all")
-    if level not in OPT_LEVELS:
-        raise UserError(f"ort option opt_level {level!r} is not one of {', '.join(OPT_LEVELS)}")
-    ep = opts.get("ep", spec.device)
-    if ep not in PROVIDERS:
-        raise UserError(f"ort option ep {ep!r} is not one of {', '.join(PROVIDERS)}")
-    if (ep == "cuda") != (spec.device == "cuda"):
-        raise UserError(f"ort option ep={ep} does not match --device {spec.device}; drop one of them")
-    threads = opts.get("n_threads", spec.workload.threads)
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise UserError(f"ort option n_threads must be a positive integer, got {threads!r}")
-    return {"kv_cache": kv, "opt_level": level, "ep": ep, "n_threads": threads}
+def ort_config(spec: RunSpec) -> OrtConfig | None:
+    """The typed config of the run's method (None for FP32); bad parameters are a one-line UserError."""
+    if spec.quant.method == "none":
+        check_quant("ort", spec.quant)
+        return None
+    return config_from_spec(spec.quant, "ort")  # type: ignore[return-value]
+
+
+def quantizer_params(config: OrtConfig | None) -> dict[str, Any]:
+    return {} if config is None else config.quantizer_params()
 
 
 class OrtBackend:
@@ -69,14 +52,17 @@ class OrtBackend:
 
     # --- capability -----------------------------------------------------------------------------
     def supports(self, spec: RunSpec) -> str | None:
-        if spec.quant.method not in METHODS:
-            return (f"ort quantizes with {', '.join(METHODS)}, not {spec.quant.method!r} "
+        if spec.quant.method not in ORT_METHODS:
+            return (f"ort quantizes with {', '.join(ORT_METHODS)}, not {spec.quant.method!r} "
                     "(none = FP32, int8 = quantize_dynamic, int4 = MatMulNBits weight-only)")
         if spec.quant.dtype != "fp32":
             return (f"the ort backend runs FP32 graphs (INT8/INT4 are quantized from FP32), not "
                     f"{spec.quant.dtype}: use --dtype fp32")
-        method_params(spec.quant.method, dict(spec.quant.params))
-        opts = ort_options(spec)
+        ort_config(spec)
+        opts = OrtOptions.of(spec)
+        reason = overrides_reason(spec, "its quantizers take one setting for the whole graph")
+        if reason:
+            return reason
         try:
             import onnx  # noqa: F401  (the exporter and quantizers need it)
             import onnxruntime as ort
@@ -84,41 +70,41 @@ class OrtBackend:
             return f"{e.name} is not installed: pip install onnxruntime onnxscript (quantscope[onnx])"
 
         have = ort.get_available_providers()
-        if PROVIDERS[opts["ep"]] not in have:
+        if PROVIDERS[opts.ep] not in have:
             return (f"onnxruntime {ort.__version__} here offers {', '.join(have)}, not "
-                    f"{PROVIDERS[opts['ep']]}: install onnxruntime-gpu on a machine with CUDA")
+                    f"{PROVIDERS[opts.ep]}: install onnxruntime-gpu on a machine with CUDA")
         return None
 
     # --- loading ----------------------------------------------------------------------------------
     def load(self, spec: RunSpec, artifact: ModelArtifact) -> dict[str, Any]:
         import onnxruntime as ort
 
-        opts = ort_options(spec)
+        opts = OrtOptions.of(spec)
         method = spec.quant.method
-        cached, facts = ensure_graph(artifact, spec.seed, opts["kv_cache"], method,
-                                     method_params(method, dict(spec.quant.params)))
-        self.meta, self.kv_cache = cached.meta, opts["kv_cache"]
-        self.device = opts["ep"]
+        cached, facts = ensure_graph(artifact, spec.seed, opts.kv_cache, method,
+                                     quantizer_params(ort_config(spec)))
+        self.meta, self.kv_cache = cached.meta, opts.kv_cache
+        self.device = opts.ep
         so = ort.SessionOptions()
-        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[opts["opt_level"]])
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[opts.opt_level])
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.inter_op_num_threads = 1
-        if opts["n_threads"]:
-            so.intra_op_num_threads = opts["n_threads"]
+        if opts.n_threads:
+            so.intra_op_num_threads = opts.n_threads
         t0 = time.perf_counter()
-        providers = [PROVIDERS[opts["ep"]]] + (["CPUExecutionProvider"] if opts["ep"] != "cpu" else [])
+        providers = [PROVIDERS[opts.ep]] + (["CPUExecutionProvider"] if opts.ep != "cpu" else [])
         self.session = ort.InferenceSession(str(cached.file("model.onnx")), so, providers=providers)
         facts["session_s"] = time.perf_counter() - t0
         if self.meta.get("tokenizer"):
-            from quantscope.artifacts.source import hf_tokenizer
+            from quantscope.models.materialize import hf_tokenizer
 
             self.tokenizer, self.bos = hf_tokenizer(cached.path, self.meta.get("bos_token_id"))
         else:
             self.bos = self.meta.get("bos_token_id")
-        threads = opts["n_threads"] or physical_cores()
-        source = "option" if opts["n_threads"] else "ort default"
+        threads = opts.n_threads or physical_cores()
+        source = "option" if opts.n_threads else "ort default"
         return {**facts, "threads": threads, "threads_source": source,
-                "ep": self.session.get_providers()[0], "opt_level": opts["opt_level"],
+                "ep": self.session.get_providers()[0], "opt_level": opts.opt_level,
                 "kv_cache": self.kv_cache, "onnxruntime": ort.__version__, "graph": str(cached.path),
                 "file_bytes": sum(p.stat().st_size for p in cached.path.glob("model.onnx*"))}
 

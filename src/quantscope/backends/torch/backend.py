@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from quantscope.backends.base import Unsupported
+from quantscope.backends.torch.options import TorchOptions
 from quantscope.backends.torch.weights import module_weight_bytes
 from quantscope.models.base import ModelArtifact
 from quantscope.spec import RunSpec
@@ -55,10 +56,14 @@ class TorchBackend:
 
     # --- capability -----------------------------------------------------------------------
     def supports(self, spec: RunSpec) -> str | None:
+        from quantscope.methods import check_quant, overrides_reason
+
+        TorchOptions.parse(self.name, spec.options)  # an unknown option is a UserError naming the near one
         if spec.quant.method != "none":
             return (f"the torch backend runs unquantized weights; {spec.quant.method!r} belongs to "
                     "a quantizing backend (--backend torchao or bnb)")
-        return cuda_reason(spec.device)
+        check_quant(self.name, spec.quant)  # --qparam with no method
+        return overrides_reason(spec, "it runs unquantized weights") or cuda_reason(spec.device)
 
     # --- loading ----------------------------------------------------------------------------
     def load(self, spec: RunSpec, artifact: ModelArtifact) -> dict[str, Any]:
