@@ -26,3 +26,29 @@ def test_a_runtime_names_the_errors_that_cross_back_as_themselves():
     with pytest.raises(ChildFailed) as info:
         run_child("ipaddress:ip_address", {"address": "not an address"})
     assert info.value.kind == "ValueError"
+
+
+def test_artifacts_import_nothing_but_the_standard_library_paths_and_errors():
+    """The generic cache and child sit below every runtime: a runtime names its converter by a
+    "module:attr" string, so no import (even one inside a function) reaches backends/ or models/."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    import quantscope.artifacts
+
+    allowed = {"quantscope.paths", "quantscope.errors", "quantscope.artifacts.cache", "quantscope.artifacts.child"}
+    for path in Path(quantscope.artifacts.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "quantscope":
+                names = [f"quantscope.{a.name}" for a in node.names]  # from quantscope import paths
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                ok = name in allowed if top == "quantscope" else top in sys.stdlib_module_names or top == "__future__"
+                assert ok, f"artifacts/{path.name} imports {name}"

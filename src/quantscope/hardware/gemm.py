@@ -17,10 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
-import os
 import time
 from typing import Any
 
+from quantscope import paths
 from quantscope.errors import UserError
 
 SIZE = 1024
@@ -112,7 +112,5 @@ def machine_gemm(machine_id: str, threads: int) -> dict[str, Any]:
             pass
         result = measure_gemm(threads)
         result.update(machine_id=machine_id, measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        os.replace(tmp, path)
+        paths.write_text(path, json.dumps(result, indent=2))  # atomic, and no predictable temp name
         return result
