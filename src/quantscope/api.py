@@ -36,6 +36,7 @@ def _spec_columns(run_id: int, r: Result) -> dict[str, Any]:
         "model": spec.model.label, "model_source": spec.model.source, "backend": spec.backend,
         "dtype": spec.quant.dtype, "quant": spec.quant.method, "config": spec_label(spec),
         "quant_params": json.dumps(dict(spec.quant.params), sort_keys=True),
+        "quant_overrides": json.dumps([o.label for o in spec.quant.overrides]),  # the policy's rules, in order
         "options": json.dumps(dict(spec.options), sort_keys=True), "device": spec.device, "seed": spec.seed,
         "prompt_tokens": w.prompt_tokens, "gen_tokens": w.gen_tokens, "batch": w.batch,
         "quality_recipe": q.recipe if q.enabled else None, "quality_ctx": q.ctx if q.enabled else None,

@@ -88,3 +88,14 @@ def test_run_help_lists_the_registered_backends_and_methods(tmp_path):
     assert "more as they land" not in text
     for name in ("torchao", "bnb", "ort", "llamacpp", "int4-weight-only", "nf4", "q8_0", "--override", "--policy"):
         assert name in text, name
+
+
+@pytest.mark.unit
+def test_a_policy_file_is_read_and_checked_before_any_work(tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('quant = "int8-weight-only"\n[[override]]\npattern = "lm_head"\nquant = "nf4"\n')
+    p = qs("run", *TINY, "--backend", "torchao", "--policy", str(policy), store=tmp_path / "s.sqlite")
+    assert p.returncode == 2 and "override lm_head: 'nf4' is a bnb method" in p.stderr, p.stderr
+    p = qs("run", *TINY, "--backend", "torchao", "--quant", "int8-dynamic", "--policy", str(policy),
+           store=tmp_path / "s.sqlite")
+    assert p.returncode == 2 and "disagree" in p.stderr, p.stderr

@@ -50,7 +50,7 @@ def run_cmd(
                                               "match wins; PATTERN is a glob on the module name or re:REGEX; "
                                               "METHOD none keeps it unquantized (repeatable), e.g. "
                                               "lm_head=none 're:.*mlp.*=int8-weight-only'.")] = None,
-    policy: Annotated[Path | None, Opt(help="Policy TOML: optional quant/params and [[override]] tables "
+    policy: Annotated[Path | None, Opt(help="Policy TOML: optional quant/params and override tables "
                                        "(pattern, quant, params), applied before any --override.")] = None,
     device: Annotated[str, Opt(help="cpu | cuda")] = "cpu",
     prompt_tokens: Annotated[int, Opt("--prompt-tokens", "-p", help="Prompt length P.")] = 128,
@@ -90,6 +90,8 @@ def run_cmd(
 
     if backend not in BACKENDS:
         raise UserError(BACKENDS.unknown_message(backend))
+    if not 0 < timeout < float("inf"):  # also refuses nan: the worker's clock needs a finite limit
+        raise UserError(f"--timeout must be a finite number of seconds > 0, got {timeout:g}")
     workload = WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,
                             min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds, ci_target=ci_target,
                             threads=threads)

@@ -15,7 +15,9 @@ from typing import Annotated
 
 import typer
 
+from quantscope.backends import BACKENDS
 from quantscope.errors import UserError
+from quantscope.methods import methods_summary
 from quantscope.spec import RunSpec, WorkloadSpec
 
 Opt = typer.Option
@@ -29,10 +31,12 @@ SWEEP_QUALITY_TOKENS = 2048  # 8 windows of the llama recipe (ctx 512, 256 score
 def sweep_cmd(
     model: Annotated[str | None, Opt("--model", "-m", help="bundled | HF folder | GGUF file | hub id | "
                                      "synthetic:NAME")] = None,
-    matrix: Annotated[Path | None, Opt("--matrix", help="TOML file of config tables "
-                                       "(backend, dtype, quant, params, options).")] = None,
-    backend: Annotated[list[str] | None, Opt("--backend", help="Backends to combine (repeatable).")] = None,
-    quant: Annotated[list[str] | None, Opt("--quant", help="Methods to combine (repeatable; none = plain).")] = None,
+    matrix: Annotated[Path | None, Opt("--matrix", help="TOML file of config tables (backend, dtype, quant, "
+                                       "params, options, and config.override tables of per-module rules).")] = None,
+    backend: Annotated[list[str] | None, Opt("--backend", help="Backends to combine (repeatable): "
+                                             f"{' | '.join(BACKENDS.names())}.")] = None,
+    quant: Annotated[list[str] | None, Opt("--quant", help="Methods to combine (repeatable; none = plain). "
+                                           f"{methods_summary(6)}.")] = None,
     dtype: Annotated[list[str] | None, Opt("--dtype", help="dtypes to combine (repeatable).")] = None,
     prompt_tokens: Annotated[int, Opt("--prompt-tokens", "-p", help="Prompt length P.")] = 128,
     gen_tokens: Annotated[int, Opt("--gen-tokens", "-g", help="Greedy new tokens G.")] = 64,
@@ -84,6 +88,8 @@ def sweep_cmd(
 
     if goal not in GOALS:
         raise UserError(f"goal {goal!r} is not one of {', '.join(GOALS)}")
+    if not 0 < timeout < float("inf"):  # also refuses nan: the worker's clock needs a finite limit
+        raise UserError(f"--timeout must be a finite number of seconds > 0, got {timeout:g}")
     runs_on = get_executor(executor)
     model_flags = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code, "revision": revision}
     workload = WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,

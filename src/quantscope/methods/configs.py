@@ -3,7 +3,7 @@
 The pattern is torchao's (`torchao/core/config.py` AOBaseConfig and
 `torchao/quantization/transform_module.py` register_quantize_module_handler): a light config
 object says *what*, a handler registered for that config's type says *how*, and the handler
-imports the heavy library inside its body. A method name (QuantSpec.method) selects the config
+imports the heavy library inside its body. A (backend, method name) pair selects the config
 class from an allowlist; it never selects a mode by guessing from a string or file name.
 
 >>> from quantscope.spec import QuantSpec
