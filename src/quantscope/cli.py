@@ -1,4 +1,11 @@
-"""The quantscope command line: one typer app. Errors are one line on stderr; --debug shows tracebacks."""
+"""The quantscope command line: one typer app. Errors are one line on stderr; --debug shows tracebacks.
+
+Every mistake the user can make ends the same way: one line `quantscope: error: ...` on stderr and
+exit 2 (3 for a store that cannot be used, 1 for a run that did not end ok). That includes the
+parser's own mistakes (unknown option, missing value, bad choice), which typer raises as its
+vendored click exceptions. "internal error" is kept for bugs: anything else that escapes a command.
+tests/test_cli_errors.py holds each of these in a subprocess.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Which quantization should I ship, and what does it cost? Measure, store, compare.",
 )
+
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from quantscope.version import __version__
+
+        typer.echo(f"quantscope {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version_callback,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error (allowed anywhere "
+                                        "on the command line).")] = False,
+) -> None:
+    # --debug is taken out of sys.argv by main() before parsing, so that it works after a command's
+    # own options too; it is declared here only so that --help lists it.
+    del version, debug
+
 
 StoreOpt = Annotated[
     Path | None,
@@ -54,7 +83,7 @@ def results_cmd(
     store: StoreOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv | markdown")] = "table",
     status: Annotated[str | None, typer.Option(help="Only rows with this status.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many rows, newest first.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows, newest first.")] = None,
 ) -> None:
     """Show stored results, newest first. JSON carries every raw sample.
 
@@ -89,43 +118,88 @@ def _register_commands() -> None:
     app.command("compare")(compare_cmd)
     app.command("report")(report_cmd)
     app.command("recommend")(recommend_cmd)
+    from quantscope.commands.estimate import estimate_cmd
+    from quantscope.commands.fit import fit_cmd
+
+    app.command("estimate")(estimate_cmd)
+    app.command("fit")(fit_cmd)
 
 
 _register_commands()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _usage_error(e: Exception) -> int:
+    """A mistake the parser found (typer's vendored click, or click itself): one line, exit 2.
+
+    `quantscope` alone (or a group without its command) is not a mistake: it prints the help, exit 0.
+    """
+    if type(e).__name__ == "NoArgsIsHelpError":  # compared by name, as typer does (both clicks have one)
+        typer.echo(e.format_message())
+        return 0
+    ctx = getattr(e, "ctx", None)
+    near = getattr(e, "possibilities", None)  # NoSuchOption: the options close to the typo
+    message = f"{e.message}: did you mean {' or '.join(sorted(near))}?" if near else e.format_message()
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    print(f"quantscope: error: {_one_line(message)}{hint}", file=sys.stderr)
+    return 2
+
+
+def _parser_errors() -> tuple[type[Exception], ...]:
+    """The exception types the parser raises for the user's mistakes: typer's own (it vendors click
+    since 0.2x) and, where installed, click's (a plug-in command written against click)."""
+    kinds: list[type[Exception]] = [typer.TyperException]
+    try:
+        import click
+
+        kinds.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(kinds)
+
+
+def _aborts() -> tuple[type[BaseException], ...]:
+    kinds: list[type[BaseException]] = [typer.Abort, KeyboardInterrupt]
+    try:
+        import click
+
+        kinds.append(click.exceptions.Abort)
+    except ImportError:
+        pass
+    return tuple(kinds)
 
 
 def main() -> None:
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
-    import click
-
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="quantscope", standalone_mode=False)
     except QuantscopeError as e:
         if debug:
             traceback.print_exc()
-        print(f"quantscope: error: {e}", file=sys.stderr)
+        print(f"quantscope: error: {_one_line(e)}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except _aborts():
         print("quantscope: interrupted", file=sys.stderr)
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("quantscope: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except _parser_errors() as e:
+        if debug:
+            traceback.print_exc()
+        sys.exit(_usage_error(e))
     except OSError as e:  # a path the user gave that cannot be read or written
         if debug:
             traceback.print_exc()
-        print(f"quantscope: error: {e}", file=sys.stderr)
+        print(f"quantscope: error: {_one_line(e)}", file=sys.stderr)
         sys.exit(2)
     except Exception as e:  # a bug: still one line, the traceback behind --debug
         if debug:
             traceback.print_exc()
-        print(f"quantscope: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        print(f"quantscope: internal error: {type(e).__name__}: {_one_line(e)} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

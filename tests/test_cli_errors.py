@@ -1,0 +1,87 @@
+"""Every user mistake the parser or a command finds: one line on stderr, exit 2, nothing stored.
+
+Issue 20 found `quantscope` alone, `--versoin` and `run --timeout 0` ending as "internal error"
+(typer now vendors click, so `except click.ClickException` no longer caught the parser's errors).
+Each case runs the CLI in a subprocess, as a user would.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from helpers.cli import assert_one_line_error, qs
+
+from quantscope.version import __version__
+
+pytestmark = pytest.mark.unit
+
+
+def test_no_arguments_prints_the_help_not_an_error(tmp_path):
+    p = qs(store=tmp_path / "s.sqlite")
+    assert p.returncode == 0, p.stderr
+    assert "Usage: quantscope" in p.stdout and "sweep" in p.stdout
+    assert "error" not in p.stderr
+
+
+def test_version_prints_the_package_version(tmp_path):
+    p = qs("--version", store=tmp_path / "s.sqlite")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"quantscope {__version__}"
+
+
+# (arguments, words the one line must hold): the parser's own mistakes and the commands' range checks
+BAD = [
+    (["--versoin"], ["No such option: --versoin", "did you mean --version"]),
+    (["results", "--limt", "3"], ["No such option: --limt", "--limit"]),
+    (["results", "--format"], ["'--format' requires an argument"]),
+    (["run", "-p", "abc"], ["'--prompt-tokens'", "integer"]),
+    (["compare"], ["Missing argument 'baseline'"]),
+    (["bogus-command"], ["No such command 'bogus-command'"]),
+    (["results", "--format", "xml"], ["unknown format 'xml'", "json"]),
+    (["results", "--limit", "-1"], ["--limit", "greater than or equal to 1"]),
+    (["run", "--model", "synthetic:tiny-llama", "--timeout", "0"], ["--timeout", "> 0", "got 0"]),
+    (["run", "--model", "synthetic:tiny-llama", "--timeout", "-1"], ["--timeout", "got -1"]),
+    (["sweep", "--model", "synthetic:tiny-llama", "--timeout", "nan"], ["--timeout", "got nan"]),
+    (["run", "--model", "synthetic:tiny-llama", "--gen-tokens", "0"], ["gen_tokens must be >= 1"]),
+]
+
+
+@pytest.mark.parametrize(("args", "needles"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_user_mistake_is_one_line_exit_2_and_stores_nothing(tmp_path, args, needles):
+    store = tmp_path / "s.sqlite"
+    assert_one_line_error(qs(*args, store=store), 2, *needles)
+    assert not store.exists()
+
+
+# Backend options and method parameters are validated against the runtime's typed options and the
+# method's parameters (backends/<runtime>/options.py, methods/): here only that the CLI says so in one line.
+OPTION_CASES = [
+    (["--opt", "bogus=1"], ["unknown option 'bogus'", "compile"]),
+    (["--qparam", "group_size=32"], ["takes no --qparam", "group_size"]),
+]
+
+
+@pytest.mark.parametrize(("extra", "needles"), OPTION_CASES, ids=[" ".join(a) for a, _ in OPTION_CASES])
+def test_unknown_backend_option_or_method_param_is_refused(tmp_path, extra, needles):
+    store = tmp_path / "s.sqlite"
+    p = qs("run", "--model", "synthetic:tiny-llama", "--backend", "torch", "--no-quality", *extra, store=store)
+    assert_one_line_error(p, 2, *needles)
+    assert not store.exists()
+
+
+def test_a_real_bug_is_still_an_internal_error_with_debug_traceback(tmp_path):
+    # A command that raises something no user input explains: "internal error", exit 1, and the
+    # traceback only with --debug.
+    body = ("import sys; from quantscope import cli\n"
+            "@cli.app.command('boom')\n"
+            "def boom() -> None:\n"
+            "    raise RuntimeError('a bug')\n"
+            "sys.argv = ['quantscope', 'boom', *sys.argv[1:]]\n"
+            "cli.main()\n")
+    for extra, traceback_shown in (([], False), (["--debug"], True)):
+        p = subprocess.run([sys.executable, "-c", body, *extra], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 1, p.stderr
+        assert "quantscope: internal error: RuntimeError: a bug" in p.stderr
+        assert ("Traceback" in p.stderr) is traceback_shown
