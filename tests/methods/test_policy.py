@@ -49,6 +49,7 @@ def test_an_override_shadowed_by_an_earlier_one_is_an_error():
      "unknown parameter 'group'. Did you mean 'group_size'"),
     (policy("int4-weight-olny"), "torchao", "Did you mean 'int4-weight-only'"),
     (policy("q4_k_m", requant=True), "llamacpp", "unknown parameter 'requant'. Did you mean 'requantize'"),
+    (policy("Q4_K_M"), "llamacpp", "method names are lower-case: use --quant q4_k_m"),
 ])
 def test_parent_side_checks_are_one_line_errors_naming_the_near_name(quant, backend, message):
     with pytest.raises(UserError, match=message) as err:

@@ -46,6 +46,8 @@ def check_quant(backend: str, quant: Any) -> None:
     elif backend in METHODS.owners(quant.method):
         METHODS.get(quant.method, backend).from_params(quant.params)
     elif quant.method not in METHODS and backend in METHODS.backends():
+        if quant.method.lower() in METHODS.names(backend):
+            raise UserError(f"{backend}: method names are lower-case: use --quant {quant.method.lower()}")
         raise UserError(METHODS.unknown_message(quant.method, backend))
     for rule in quant.overrides:
         if backend in METHODS.backends():
