@@ -4,9 +4,10 @@ import pytest
 from helpers.results import make_result, make_spec, store_with, sweep_fixture
 from typer.testing import CliRunner
 
-from quantscope.advise.recommend import Constraints, parse_bytes, recommend
+from quantscope.advise.recommend import Constraints, recommend
 from quantscope.analysis.summary import summarize
 from quantscope.errors import UserError
+from quantscope.present.units import parse_bytes
 
 pytestmark = pytest.mark.unit
 

@@ -111,7 +111,7 @@ def test_compare_command_table(tmp_path):
     assert "differing: backend, quant.dtype, quant.method" in out
     with Store(store, readonly=True) as st:
         rows, verdicts = compare_rows((ids[0], st.get(ids[0])), [(i, st.get(i)) for i in ids[1:3]])
-    assert rows[0]["decode ratio [95% CI]"] == "baseline"
+    assert rows[0]["decode ratio [95% CI]"] == "1 (baseline)"
     assert re.fullmatch(r"1\.\d+x \[1\.\d+, 1\.\d+\]\*", rows[1]["decode ratio [95% CI]"])
     assert rows[1]["peak RSS [MiB]"] == "620.0 (-280.0, 0.69x)"  # bf16 620 MiB against 900 MiB
     assert rows[1]["ΔKLD [nat]"].startswith("+0.00")  # against the reference: its own KLD

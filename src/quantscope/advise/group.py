@@ -6,7 +6,8 @@ from quantscope.errors import UserError
 
 
 def constraints_from(max_memory: str | None, max_kld: float | None, min_top1: float | None):
-    from quantscope.advise.recommend import Constraints, parse_bytes
+    from quantscope.advise.recommend import Constraints
+    from quantscope.present.units import parse_bytes
 
     if max_kld is not None and max_kld < 0:
         raise UserError(f"--max-kld must be >= 0 nat, got {max_kld}")

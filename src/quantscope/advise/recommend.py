@@ -12,37 +12,23 @@ Goals (every one ranks only rows that are ok and meet every constraint):
             speed and size alone is won by the most aggressive quantization, whatever its quality.
 The reference's own KLD is 0 and its same-top-1 rate 1 by definition.
 
->>> parse_bytes("2GiB"), parse_bytes("1.5 GB"), parse_bytes("4096")
-(2147483648, 1500000000, 4096)
+Figures become text through present/ (its columns for the evidence, its units for the rest), as in
+every table. `--max-memory` is parsed by present.units.parse_bytes.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
-from quantscope.analysis.summary import Summary, fmt_pm
+from quantscope.analysis.summary import Summary
 from quantscope.errors import UserError
+from quantscope.present import columns as col
+from quantscope.present.units import fmt_bytes
 
 GOALS = ("speed", "memory", "balanced")
 DEFAULT_BALANCED_MAX_KLD = 0.05  # nat; the example threshold of the issue (about 1 % of tokens' mass)
 RUNNERS_UP = 3
-MiB = float(1 << 20)
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
-
-
-def parse_bytes(text: str) -> int:
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-    if not m or m.group(2).lower() not in _UNITS:
-        raise UserError(f"memory size {text!r} is not a number with an optional unit "
-                        "(B, KB, MB, GB, KiB, MiB, GiB): e.g. 2GiB")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
-
-def fmt_bytes(n: float) -> str:
-    return f"{n / (1 << 30):.2f} GiB" if n >= 1 << 30 else f"{n / MiB:.1f} MiB"
 
 
 @dataclass(frozen=True)
@@ -83,23 +69,9 @@ class Recommendation:
 
 
 def evidence(s: Summary) -> str:
-    """The numbers behind a row, with 95 % CIs (speed) and standard errors (quality)."""
-    parts = []
-    if s.decode:
-        parts.append(f"decode {fmt_pm(s.decode.mean, s.decode.ci95)} tok/s (95% CI, N={s.decode.n})")
-    if s.prefill:
-        parts.append(f"prefill {fmt_pm(s.prefill.mean, s.prefill.ci95)} tok/s")
-    if s.peak_rss_bytes is not None:
-        parts.append(f"peak RSS {fmt_bytes(s.peak_rss_bytes)}")
-    if s.weight_bytes is not None:
-        parts.append(f"weights {fmt_bytes(s.weight_bytes)}")
-    if s.kld is not None:
-        parts.append("KLD 0 (the reference)" if s.is_reference else f"KLD {fmt_pm(*s.kld, 3, 1)} nat (± SE)")
-    if s.top1 is not None and not s.is_reference:
-        parts.append(f"same top-1 {fmt_pm(s.top1[0] * 100, s.top1[1] * 100, 4, 2)} %")
-    if s.ppl is not None:
-        parts.append(f"PPL {fmt_pm(*s.ppl)}")
-    return "; ".join(parts)
+    """The numbers behind a row as the tables show them (present.columns.EVIDENCE), each saying what its
+    ± is: 95 % CI of the mean for speed, standard error for quality."""
+    return col.phrases(col.EVIDENCE, s)
 
 
 def violations(s: Summary, c: Constraints) -> list[Exclusion]:
@@ -199,8 +171,8 @@ def recommend(rows: list[Summary], goal: str, constraints: Constraints) -> Recom
         return rec
     w = rec.winner
     if goal == "speed":
-        reasons.append(f"{w.label} has the highest mean decode throughput: {fmt_pm(w.decode.mean, w.decode.ci95)}"
-                       " tok/s (95% CI)")
+        reasons.append(f"{w.label} has the highest mean decode throughput: {col.DECODE_CI.value(w)}"
+                       f" {col.DECODE_CI.unit} (95% CI)")
     elif goal == "memory":
         reasons.append(f"{w.label} has the lowest peak RSS: {fmt_bytes(w.peak_rss_bytes)} "
                        f"(weights {fmt_bytes(w.weight_bytes or 0)})")
@@ -213,8 +185,7 @@ def recommend(rows: list[Summary], goal: str, constraints: Constraints) -> Recom
         reasons.append(f"{w.label} has the best speed-up x memory saving against {base.label}: "
                        f"{speedup:.2f}x decode, {saving:.2f}x less peak RSS")
     if w.kld is not None and not w.is_reference:
-        reasons.append(f"its quality cost: KLD {fmt_pm(*w.kld, 3, 1)} nat, same top-1 "
-                       f"{fmt_pm(w.top1[0] * 100, w.top1[1] * 100, 4, 2) if w.top1 else '-'} %")
+        reasons.append("its quality cost: " + ", ".join(p for p in (col.KLD.phrase(w), col.TOP1.phrase(w)) if p))
     if base is not None and base is not w:
         reasons.append(_versus(base, w))
     if rec.runners_up:

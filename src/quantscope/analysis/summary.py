@@ -1,7 +1,8 @@
 """One stored run reduced to the figures that tables, plots and the recommendation read.
 
 Every figure is derived here from the raw samples at read time (metrics.stats.describe and the quality
-summaries that follow llama-perplexity), never read back as a stored statistic.
+summaries that follow llama-perplexity), never read back as a stored statistic. Turning these figures
+into text is present/'s job (present.columns), not this module's.
 
 >>> s = summarize(1, result)  # doctest: +SKIP
 >>> s.decode.mean, s.kld   # tok/s, (mean nat, SE)  # doctest: +SKIP
@@ -9,10 +10,10 @@ summaries that follow llama-perplexity), never read back as a stored statistic.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from quantscope.metrics.stats import Stats, describe
+from quantscope.present.labels import spec_label
 from quantscope.result import Result
 
 
@@ -45,10 +46,8 @@ class Summary:
 
     @property
     def label(self) -> str:
-        """backend/quant plus backend options: what varies within one sweep."""
-        spec = self.result.spec
-        opts = "".join(f" {k}={v}" for k, v in spec.options)
-        return f"{spec.backend}/{spec.quant.label}{opts}"
+        """backend/quant plus backend options: what varies within one sweep (present.labels)."""
+        return spec_label(self.result.spec)
 
     @property
     def energy_note(self) -> str:
@@ -110,17 +109,3 @@ def summarize(run_id: int, r: Result) -> Summary:
         bandwidth_fraction=_stats(r, "bandwidth_fraction"), achieved_bandwidth=_stats(r, "achieved_bandwidth_Bps"),
         energy=_stats(r, "energy_j_per_token"), is_reference=ref,
     )
-
-
-def fmt_pm(mean: float | None, err: float | None, digits: int = 4, err_digits: int = 2) -> str:
-    """'12.3 ± 0.4' ('-' when unknown; no ± when the error is undefined).
-
-    >>> fmt_pm(12.345, 0.41), fmt_pm(None, None), fmt_pm(3.0, float("nan"))
-    ('12.35 ± 0.41', '-', '3')
-    """
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "-"
-    head = f"{mean:.{digits}g}"
-    if err is None or math.isnan(err):
-        return head
-    return f"{head} ± {err:.{err_digits}g}"

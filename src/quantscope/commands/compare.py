@@ -10,7 +10,6 @@ import typer
 from quantscope.errors import UserError
 
 Opt = typer.Option
-MiB = float(1 << 20)
 
 
 def check_comparable(base: tuple[int, object], others: list[tuple[int, object]], force: bool) -> list[str]:
@@ -28,50 +27,34 @@ def check_comparable(base: tuple[int, object], others: list[tuple[int, object]],
     return warnings
 
 
+def _summaries(base, others) -> list:
+    from quantscope.analysis.summary import summarize
+
+    return [summarize(run_id, r) for run_id, r in [base, *others]]
+
+
+def verdict_lines(summaries) -> list[str]:
+    """Welch's verdict on decode and prefill for every row after the first (the baseline)."""
+    from quantscope.analysis.compare import ratio_test
+
+    b, lines = summaries[0], []
+    for s in summaries[1:]:
+        said = []
+        for name in ("decode", "prefill"):
+            base_m, m = b.result.get(f"{name}_tps"), s.result.get(f"{name}_tps")
+            if base_m is not None and m is not None:
+                said.append(f"{name} {ratio_test(base_m.samples, m.samples).verdict}")
+        if said:
+            lines.append(f"run {s.run_id} {s.label}: " + "; ".join(said))
+    return lines
+
+
 def compare_rows(base, others) -> tuple[list[dict[str, str]], list[str]]:
     """Display cells per row (the baseline first) and the verdict lines; every figure from raw samples."""
-    from quantscope.analysis.compare import mean_difference, ratio_test
-    from quantscope.analysis.summary import fmt_pm, summarize
+    from quantscope.present.columns import cells, compare_columns
 
-    b = summarize(*base)
-    out, verdicts = [], []
-    for run_id, r in [base, *others]:
-        s = summarize(run_id, r)
-        row = {"run": str(run_id), "config": s.label}
-        said = []
-        for name, stats in (("decode", s.decode), ("prefill", s.prefill)):
-            row[f"{name} [tok/s]"] = fmt_pm(stats.mean, stats.ci95) + f" (N={stats.n})" if stats else "-"
-            base_m, m = b.result.get(f"{name}_tps"), r.get(f"{name}_tps")
-            if run_id == base[0]:
-                row[f"{name} ratio [95% CI]"] = "baseline"
-            elif base_m is None or m is None:
-                row[f"{name} ratio [95% CI]"] = "-"
-            else:
-                t = ratio_test(base_m.samples, m.samples)
-                row[f"{name} ratio [95% CI]"] = t.text() + ("*" if t.significant else "")
-                said.append(f"{name} {t.verdict}")
-        for name, v, bv in (("peak RSS", s.peak_rss_bytes, b.peak_rss_bytes),
-                            ("weights", s.weight_bytes, b.weight_bytes)):
-            if v is None:
-                row[f"{name} [MiB]"] = "-"
-            elif run_id == base[0] or bv is None:
-                row[f"{name} [MiB]"] = f"{v / MiB:.1f}"
-            else:
-                row[f"{name} [MiB]"] = f"{v / MiB:.1f} ({(v - bv) / MiB:+.1f}, {v / bv:.2f}x)"
-        row["KLD [nat]"] = fmt_pm(*s.kld, digits=3, err_digits=1) if s.kld else "-"
-        kb, ko = b.result.get("kld"), r.get("kld")
-        if run_id != base[0] and s.kld and b.kld:
-            if kb is not None and ko is not None:
-                d = mean_difference(kb.samples, ko.samples)
-                row["ΔKLD [nat]"] = f"{d.diff:+.3g} ± {d.se:.1g}" + (" (paired)" if d.paired else "")
-            else:  # the baseline is the reference itself (KLD 0 by definition)
-                row["ΔKLD [nat]"] = f"{s.kld[0] - b.kld[0]:+.3g} ± {s.kld[1]:.1g}"
-        else:
-            row["ΔKLD [nat]"] = "-"
-        out.append(row)
-        if said:
-            verdicts.append(f"run {run_id} {s.label}: " + "; ".join(said))
-    return out, verdicts
+    summaries = _summaries(base, others)
+    return [cells(compare_columns(summaries[0]), s) for s in summaries], verdict_lines(summaries)
 
 
 def compare_cmd(
@@ -88,10 +71,11 @@ def compare_cmd(
     Example: quantscope compare 1 2 3
     """
     from rich.markup import escape
-    from rich.table import Table
 
     from quantscope.analysis.pick import pick
     from quantscope.analysis.selection import varied
+    from quantscope.present.columns import compare_columns, rich_table
+    from quantscope.present.labels import run_label
     from quantscope.store import open_store
     from quantscope.sweep.table import out_console
 
@@ -108,15 +92,12 @@ def compare_cmd(
     console = out_console()
     for w in warnings:
         console.print(f"[yellow]warning:[/] {escape(w)} (--force)", highlight=False)
-    rows, verdicts = compare_rows(base, rest)
+    summaries = _summaries(base, rest)
     differ = varied([base[1], *(r for _, r in rest)])
-    table = Table(title=f"against baseline run {base[0]} ({escape(base[1].spec.label)}); "
-                        f"differing: {', '.join(differ) or 'nothing'}")
-    for col in rows[0]:
-        table.add_column(escape(col), justify="left" if col == "config" else "right", no_wrap=col == "config")
-    for row in rows:
-        table.add_row(*(escape(v) for v in row.values()))
-    console.print(table)
+    console.print(rich_table(compare_columns(summaries[0]), summaries,
+                             f"against baseline run {base[0]} ({run_label(base[1].spec)}); "
+                             f"differing: {', '.join(differ) or 'nothing'}"))
+    verdicts = verdict_lines(summaries)
     for line in verdicts:
         console.print(escape(line), highlight=False)
     console.print(f"machine {escape(base[1].env.machine_id)}; speed ± 95% CI; ratio CIs by the delta method on "

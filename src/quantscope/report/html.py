@@ -18,11 +18,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from quantscope.advise.recommend import Constraints, Recommendation, evidence, fmt_bytes, recommend
-from quantscope.analysis.summary import Summary, default_baseline, fmt_pm, summarize
+from quantscope.advise.recommend import Constraints, Recommendation, evidence, recommend
+from quantscope.analysis.summary import Summary, default_baseline, summarize
+from quantscope.present import columns
+from quantscope.present.units import fmt_gib
 from quantscope.result import Result
-
-MiB = float(1 << 20)
 
 
 def figure_data_uri(fig) -> str:
@@ -32,42 +32,18 @@ def figure_data_uri(fig) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _stats_cell(stats, scale: float = 1.0, digits: int = 4) -> str:
-    if stats is None:
-        return "-"
-    return fmt_pm(stats.mean * scale, stats.ci95 * scale, digits) + f" (N={stats.n})"
-
-
-def result_row(s: Summary) -> dict[str, Any]:
-    r = s.result
-    return {
-        "run_id": s.run_id, "key": r.spec.key_hash(), "label": s.label, "status": r.status,
-        "reason": r.reason or "", "reference": s.is_reference,
-        "decode": _stats_cell(s.decode), "prefill": _stats_cell(s.prefill), "ttft_ms": _stats_cell(s.ttft, 1e3),
-        "p50_ms": f"{s.token_latency.p50 * 1e3:.3g}" if s.token_latency else "-",
-        "p99_ms": f"{s.token_latency.p99 * 1e3:.3g}" if s.token_latency else "-",
-        "rss": fmt_bytes(s.peak_rss_bytes) if s.peak_rss_bytes else "-",
-        "weights": fmt_bytes(s.weight_bytes) if s.weight_bytes else "-",
-        "file": fmt_bytes(s.file_bytes) if s.file_bytes else "-",
-        "ppl": fmt_pm(*s.ppl) if s.ppl else "-",
-        "kld": ("0 (reference)" if s.is_reference else fmt_pm(*s.kld, 3, 1)) if s.kld else "-",
-        "top1": fmt_pm(s.top1[0] * 100, s.top1[1] * 100, 4, 2) if s.top1 and not s.is_reference else "-",
-        "duration_s": f"{r.duration_s:.1f}",
-    }
+def result_row(s: Summary, cols=columns.REPORT) -> dict[str, Any]:
+    """A row of the results table: the cells of `cols`, and what the template marks the row by."""
+    return {"run_id": s.run_id, "label": s.label, "status": s.status, "reason": s.result.reason or "",
+            "reference": s.is_reference, "cells": [c.cell(s) for c in cols]}
 
 
 def efficiency_row(s: Summary) -> dict[str, Any]:
-    bw = s.result.get("achieved_bandwidth_Bps")
-    machine = bw.meta.get("machine_read_Bps") if bw is not None else None
-    return {
-        "label": s.label,
-        "decode": _stats_cell(s.decode),
-        "weights": fmt_bytes(s.weight_bytes) if s.weight_bytes else "-",
-        "achieved": _stats_cell(s.achieved_bandwidth, 1e-9, 3),
-        "fraction": _stats_cell(s.bandwidth_fraction, 100, 3),
-        "machine": f"{machine / 1e9:.3g} GB/s ({bw.meta.get('threads')} threads)" if machine else "-",
-        "energy": _stats_cell(s.energy) if s.energy else s.energy_note,
-    }
+    return {"cells": [c.cell(s) for c in columns.EFFICIENCY]}
+
+
+def _header(cols) -> list[dict[str, Any]]:
+    return [{"title": c.header, "left": c.text} for c in cols]
 
 
 def provenance_row(s: Summary) -> dict[str, Any]:
@@ -144,6 +120,7 @@ def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = N
     ok = [s for s in summaries if s.ok]
     baseline = next((s for s in ok if s.run_id == baseline_id), None) or default_baseline(summaries)
     rec = recommend(summaries, goal, constraints or Constraints())
+    shown = columns.shown(columns.REPORT, summaries)  # no quality pass: no empty quality columns
     first = rows[0][1] if rows else None
     env = asdict(first.env) if first else {}
     workload = asdict(first.spec.workload) if first else {}
@@ -154,7 +131,8 @@ def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = N
         model=model,
         generated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         notes=notes or [],
-        results=[result_row(s) for s in summaries],
+        results=[result_row(s, shown) for s in summaries],
+        results_header=_header(shown), efficiency_header=_header(columns.EFFICIENCY),
         not_ok=[result_row(s) for s in summaries if not s.ok],
         efficiency=[efficiency_row(s) for s in ok],
         provenance=[provenance_row(s) for s in ok],
@@ -163,7 +141,7 @@ def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = N
         rec=_recommendation_view(rec),
         env={k: (", ".join(f"{n} {v}" for n, v in val.items()) if isinstance(val, dict) else
                  " ".join(val) if isinstance(val, list | tuple) else
-                 f"{val / (1 << 30):.1f} GiB" if k == "ram_bytes" else val)
+                 fmt_gib(val) if k == "ram_bytes" else val)
              for k, val in env.items() if k != "cpu_flags"},
         cpu_flags=" ".join(env.get("cpu_flags", ())),
         workload=workload, quality=quality,
@@ -173,17 +151,6 @@ def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = N
 
 def write_report(path: Path, html: str) -> Path:
     """Write atomically (temp file + rename): a reader never sees half a report."""
-    import os
-    import tempfile
+    from quantscope import paths
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return paths.write_text(path, html, mode=0o644)  # a report is meant to be shared

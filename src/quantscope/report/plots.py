@@ -14,8 +14,9 @@ import math
 from typing import Any
 
 from quantscope.analysis.summary import Summary, summarize
+from quantscope.present import columns as col
+from quantscope.present.units import MiB
 
-MiB = float(1 << 20)
 COLORS = ("#3b6ea5", "#e07b39", "#5a9e4b", "#b04a5a", "#7d5ba6")
 
 
@@ -62,9 +63,9 @@ def throughput(rows: list[Any]):
         return _empty("throughput")
     fig, (a, b) = _figure(len(s), 2)
     labels = [x.label for x in s]
-    _barh(a, labels, [x.decode.mean for x in s], [_ci(x.decode) for x in s], COLORS[0], "decode [tok/s]")
+    _barh(a, labels, [x.decode.mean for x in s], [_ci(x.decode) for x in s], COLORS[0], col.DECODE_CI.header)
     _barh(b, labels, [x.prefill.mean if x.prefill else 0 for x in s], [_ci(x.prefill) for x in s], COLORS[1],
-          "prefill [tok/s]")
+          col.PREFILL_CI.header)
     return fig
 
 
@@ -105,7 +106,7 @@ def memory(rows: list[Any]):
         ax.barh([y + (k - 1) * h for y in ys], vals, height=h, color=COLORS[k], label=name)
     ax.set_yticks(ys, [x.label for x in s])
     ax.invert_yaxis()
-    ax.set_xlabel("MiB")
+    ax.set_xlabel(col.PEAK_RSS.unit)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return fig
@@ -119,11 +120,11 @@ def quality(rows: list[Any]):
     fig, axes = _figure(len(s), 3, width=10.5)
     labels = [x.label for x in s]
     _barh(axes[0], labels, [x.ppl[0] if x.ppl else 0 for x in s], [x.ppl[1] if x.ppl else 0 for x in s],
-          COLORS[0], "perplexity (± SE)")
+          COLORS[0], f"{col.PPL.header} (± SE)")
     _barh(axes[1], labels, [x.kld[0] if x.kld else 0 for x in s], [x.kld[1] if x.kld else 0 for x in s],
-          COLORS[3], "KLD vs FP32 [nat] (± SE)")
+          COLORS[3], f"{col.KLD.name} vs FP32 [{col.KLD.unit}] (± SE)")
     _barh(axes[2], labels, [x.top1[0] * 100 if x.top1 else 0 for x in s],
-          [x.top1[1] * 100 if x.top1 else 0 for x in s], COLORS[2], "same top-1 [%] (± SE)")
+          [x.top1[1] * 100 if x.top1 else 0 for x in s], COLORS[2], f"{col.TOP1.header} (± SE)")
     lows = [x.top1[0] * 100 for x in s if x.top1]
     if lows:
         axes[2].set_xlim(max(0.0, min(lows) - 5), 100.5)
@@ -166,8 +167,8 @@ def speed_vs_quality(rows: list[Any]):
     ax.step([p[0] for p in line], [p[1] for p in line], where="post", color=COLORS[3], lw=1, alpha=0.7,
             label="Pareto front")
     ax.set_xscale("symlog", linthresh=1e-3)
-    ax.set_xlabel("KLD vs FP32 reference [nat] (symlog; 0 = the reference)")
-    ax.set_ylabel("decode [tok/s]")
+    ax.set_xlabel(f"{col.KLD.name} vs FP32 reference [{col.KLD.unit}] (symlog; 0 = the reference)")
+    ax.set_ylabel(col.DECODE_CI.header)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig

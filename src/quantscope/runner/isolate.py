@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from quantscope.present.units import MiB
 from quantscope.result import EnvFingerprint, Result
 from quantscope.spec import RunSpec
 
-MiB = 1 << 20
 MAX_RESULT_BYTES = 512 * MiB  # a result carries raw samples: MBs at most; more is garbage
 TAIL_CHARS = 4000
 REAP_AFTER_KILL_S = 10.0

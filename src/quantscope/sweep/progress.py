@@ -11,9 +11,12 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from quantscope.present.labels import spec_label
+from quantscope.present.units import fmt_clock, fmt_seconds
 from quantscope.sweep.execute import Row, Step
 
 MARKS = {"ok": "[green]ok[/]", "unsupported": "[yellow]unsupported[/]", "interrupted": "[magenta]interrupted[/]"}
@@ -50,7 +53,7 @@ class _Eta(ProgressColumn):
         left = self.display.remaining()
         if left is None:
             return Text("ETA ?", style="progress.remaining")
-        return Text(f"ETA {int(left // 60)}:{int(left % 60):02d}", style="progress.remaining")
+        return Text(f"ETA {fmt_clock(left)}", style="progress.remaining")
 
 
 class SweepDisplay:
@@ -79,7 +82,7 @@ class SweepDisplay:
     def on_start(self, i: int, step: Step) -> None:
         self.index = i
         self.started = time.monotonic()
-        self.progress.update(self.task, description=f"[bold]{step.spec.backend}/{step.spec.quant.label}")
+        self.progress.update(self.task, description=f"[bold]{escape(spec_label(step.spec))}")
 
     def on_done(self, i: int, row: Row) -> None:
         if not row.reused and row.result.status != "interrupted":
@@ -92,17 +95,14 @@ class SweepDisplay:
 
 def row_line(i: int, n: int, row: Row) -> str:
     """`[3/16] ort/int8 ok 41.2 s  decode 88.1 tok/s` (rich markup; user text escaped)."""
-    from rich.markup import escape
-
     r = row.result
     spec = row.spec
-    opts = "".join(f" {k}={v}" for k, v in spec.options)
-    name = escape(f"{spec.backend}/{spec.quant.label}{opts}")
+    name = escape(spec_label(spec))
     mark = MARKS.get(r.status, f"[red]{r.status}[/]")
     if row.reused:
         where = f"reused run {row.run_id} (key {spec.key_hash()}; --force to measure again)"
         return f"[dim][{i + 1}/{n}][/] {name} {mark} [dim]{escape(where)}[/]"
-    line = f"[dim][{i + 1}/{n}][/] {name} {mark} in {r.duration_s:.1f} s"
+    line = f"[dim][{i + 1}/{n}][/] {name} {mark} in {fmt_seconds(r.duration_s)}"
     decode = r.get("decode_tps")
     if decode is not None:
         line += f"  decode {decode.value:.4g} tok/s"
