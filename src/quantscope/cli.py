@@ -74,7 +74,9 @@ def env_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")
         elif k == "packages":
             v = ", ".join(f"{n} {ver}" for n, ver in v.items())
         elif k == "ram_bytes":
-            v = f"{v / (1 << 30):.1f} GiB"
+            from quantscope.present.units import fmt_gib
+
+            v = fmt_gib(v)
         typer.echo(f"{k:<20} {v}")
 
 

@@ -24,9 +24,8 @@ from pathlib import Path
 import psutil
 
 import quantscope
+from quantscope.present.units import GiB
 from quantscope.result import EnvFingerprint
-
-GiB = 1 << 30
 
 # Distribution names (as pip knows them) whose versions change what a run measures.
 PACKAGES = (
