@@ -8,7 +8,7 @@ import pytest
 
 import quantscope
 from quantscope.errors import UserError
-from quantscope.present import labels, units
+from quantscope.present import columns, labels, units
 from quantscope.present.units import GiB, MiB, fmt_bytes, fmt_mib, fmt_pm, parse_bytes
 
 pytestmark = pytest.mark.unit
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 SRC = Path(quantscope.__file__).parent
 
 
-@pytest.mark.parametrize("module", [units, labels])
+@pytest.mark.parametrize("module", [units, labels, columns])
 def test_the_examples_in_the_docstrings_hold(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
