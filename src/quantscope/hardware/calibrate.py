@@ -255,12 +255,17 @@ class GroupFit:
     n: dict[str, int] = field(default_factory=dict)
     decode_overhead_s: float = 0.0
     prefill_overhead_s: float = 0.0
+    overhead_identified: bool = False
 
 
-def fit_group(obs: list[Obs]) -> GroupFit:
+def fit_group(obs: list[Obs], borrowed_overhead_s: float = 0.0) -> GroupFit:
+    """Shares per format and the runtime's overheads; an overhead the data cannot identify is
+    `borrowed_overhead_s` (the median identified on this kind of hardware), and the group says so."""
     dec = [(o.fmt, o.decode_x, o.decode_s) for o in obs if o.decode_s]
     pre = [(o.fmt, o.prefill_x, o.prefill_s) for o in obs if o.prefill_s]
-    g = GroupFit(decode_overhead_s=fit_overhead(dec), prefill_overhead_s=fit_overhead(pre))
+    own = fit_overhead(dec)
+    g = GroupFit(decode_overhead_s=own or borrowed_overhead_s, prefill_overhead_s=fit_overhead(pre),
+                 overhead_identified=own > 0)
     for fmt in {o.fmt for o in obs}:
         e = _share([(x, y) for f, x, y in dec if f == fmt], g.decode_overhead_s)
         k = _share([(x, y) for f, x, y in pre if f == fmt], g.prefill_overhead_s)
@@ -279,8 +284,17 @@ class Calibration:
         groups: dict[tuple[str, str], list[Obs]] = defaultdict(list)
         for o in self.obs:
             groups[(o.hw, o.runtime)].append(o)
-        self.fits = {k: fit_group(v) for k, v in groups.items()}
         self.kind = {o.hw: o.kind for o in self.obs}
+        self.fits = {k: fit_group(v) for k, v in groups.items()}
+        # Groups measured at one size cannot separate overhead from bandwidth: they borrow the median
+        # overhead identified on the same kind of hardware, so small models are not projected as if
+        # a step cost nothing (and speed-ups between runtimes compare like with like).
+        for key, g in list(self.fits.items()):
+            if not g.overhead_identified:
+                identified = [f.decode_overhead_s for (hw, _), f in self.fits.items()
+                              if f.overhead_identified and self.kind.get(hw) == self.kind.get(key[0])]
+                if identified:
+                    self.fits[key] = fit_group(groups[key], statistics.median(identified))
         self._q: dict[str, dict[int, float]] | None = None
 
     def _pool(self, kind: str, want) -> list[tuple[float, float, float, float]]:
@@ -303,7 +317,11 @@ class Calibration:
             plevel = 0
             if kappa is None:
                 kappa, plevel = self._kappa_fallback(hw, kind, runtime, fmt, g)
-            return Efficiency(g.eta[fmt], kappa, g.decode_overhead_s, g.prefill_overhead_s, 0, plevel, g.n[fmt])
+            if not g.overhead_identified and g.decode_overhead_s:
+                notes.append(f"per-step overhead borrowed: {g.decode_overhead_s * 1e3:.2g} ms (this runtime "
+                             "was measured at one model size only)")
+            return Efficiency(g.eta[fmt], kappa, g.decode_overhead_s, g.prefill_overhead_s, 0, plevel, g.n[fmt],
+                              tuple(notes))
         same = (1, lambda h, r, f: r == runtime and f == fmt, f"{runtime} {fmt} measured on other {kind} hardware")
         wider = ((3, lambda h, r, f: f == fmt, f"no {runtime} data on {kind} hardware: {fmt} as other runtimes ran it"),
                  (3, lambda h, r, f: family(f) == family(fmt), f"no {runtime} data on {kind} hardware: "
@@ -334,7 +352,7 @@ class Calibration:
         """A runtime without its own overhead fit borrows the median fitted per-step overhead on this kind
         of hardware (0 when none was identified): optimistic for eager runtimes, said in a note."""
         fitted = [g.decode_overhead_s for (hw, _), g in self.fits.items()
-                  if self.kind.get(hw) == kind and g.decode_overhead_s > 0]
+                  if self.kind.get(hw) == kind and g.overhead_identified]
         if not fitted:
             notes.append("per-step overhead unknown: 0 assumed (optimistic, most for small models)")
             return 0.0
