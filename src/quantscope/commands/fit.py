@@ -42,7 +42,8 @@ def cell(r: dict) -> str:
     if not r["fits"]:
         why = "unsupported" if not r["supported"] else f"+{r['shortfall_bytes'] / GB:.1f} GB"
         return f"no ({why})"
-    return f"ctx {r['max_context_at_batch']:,} / b {r['max_batch_at_context']:,}"
+    ctx = f"{r['max_context_at_batch']:,}" + ("*" if r["context_capped_by_model"] else "")
+    return f"ctx {ctx} / b {r['max_batch_at_context']:,}"
 
 
 def fit_cmd(
@@ -80,7 +81,8 @@ def fit_cmd(
                                for r in fits], indent=2))
         return
     typer.echo(f"memory fit (projected from config and format bytes; weights + KV + activations + reserve): "
-               f"'ctx N / b M' = largest context at batch {batch} / largest batch at context {context}")
+               f"'ctx N / b M' = largest context at batch {batch} / largest batch at context {context} (or the "
+               "model's maximum when smaller); * = the model's own maximum context, not memory, is the limit")
     head = f"{'model':<26} {'params':>7} {'precision':<10} {'weights GB':>10} " + " ".join(
         f"{hw.id + f' ({hw.memory_bytes / GB:.0f} GB)':<26}" for hw in hws)
     typer.echo(head)

@@ -44,11 +44,14 @@ def largest_fit(shape: Any, hw: Hardware, backend: str, quant: str, dtype: str, 
         return lo
 
     cap = hw.memory_bytes
-    max_ctx = bisect(lambda c: need(batch, c) <= cap, 1 << 24)
+    limit = shape.max_positions or 1 << 24  # a context beyond the model's positions is not a real option
+    context = min(context, limit)
+    max_ctx = bisect(lambda c: need(batch, c) <= cap, limit)
     max_batch = bisect(lambda b: need(b, context) <= cap, 1 << 20)
     total = need(batch, context)
     return {"hardware": hw.id, "model": shape.name, "format": lay.key, "supported": reason is None,
             "reason": reason, "memory_bytes": total, "capacity_bytes": cap, "fits": total <= cap and reason is None,
             "weights_bytes": float(lay.weight_bytes(shape)), "max_context_at_batch": max_ctx,
             "batch": batch, "max_batch_at_context": max_batch, "context": context,
-            "shortfall_bytes": max(0.0, total - cap), "model_max_positions": shape.max_positions}
+            "shortfall_bytes": max(0.0, total - cap), "model_max_positions": shape.max_positions,
+            "context_capped_by_model": max_ctx == limit and shape.max_positions is not None}
