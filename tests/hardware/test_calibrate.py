@@ -57,3 +57,11 @@ def test_leave_one_out_on_published_data_is_honest_about_each_row():
     errs = Calibration(published_observations()).loo_errors()
     level0 = [abs(math.expm1(e["decode_log_err"])) for e in errs if e["level"] == 0]
     assert level0 and max(level0) < 0.25
+
+
+def test_a_missing_format_follows_the_runtimes_shared_line_when_overhead_bound():
+    # every format: 10 ms of overhead plus bytes at half the bandwidth; the left-out one is predicted
+    rows = [obs(f, b, 0.5, 0.010) for f, b in (("a", 1e9), ("b", 2e9), ("c", 4e9))]
+    c = Calibration(rows[:2])
+    eff = c.point("local:x", "cpu", "torch", "c")
+    assert eff.level == 2 and eff.eta == pytest.approx(0.5) and eff.decode_overhead_s == pytest.approx(0.010)

@@ -256,6 +256,25 @@ class GroupFit:
     decode_overhead_s: float = 0.0
     prefill_overhead_s: float = 0.0
     overhead_identified: bool = False
+    shared: tuple[float, float] | None = None  # (eta, overhead) of one line through all formats' steps
+
+
+def shared_line(points: list[tuple[str, float, float]]) -> tuple[float, float] | None:
+    """One share and one overhead for every format of a runtime: y = x / eta + o by least squares on
+    relative error. What a missing format falls back to (level 2): it adapts between bandwidth-bound
+    (o ~ 0) and overhead-bound (eta large, o ~ the step time) runtimes. None when x does not vary."""
+    xs = [x for _, x, _ in points]
+    if not _distinct(xs):
+        return None
+    import numpy as np
+
+    a = np.array([[x / y, 1.0 / y] for _, x, y in points])
+    (k, o), *_ = np.linalg.lstsq(a, np.ones(len(points)), rcond=None)
+    if k <= 0:
+        return None
+    if o < 0:  # no overhead: refit the share alone
+        k, o = statistics.median(y / x for _, x, y in points), 0.0
+    return 1.0 / float(k), float(o)
 
 
 def fit_group(obs: list[Obs], borrowed_overhead_s: float = 0.0) -> GroupFit:
@@ -265,7 +284,7 @@ def fit_group(obs: list[Obs], borrowed_overhead_s: float = 0.0) -> GroupFit:
     pre = [(o.fmt, o.prefill_x, o.prefill_s) for o in obs if o.prefill_s]
     own = fit_overhead(dec)
     g = GroupFit(decode_overhead_s=own or borrowed_overhead_s, prefill_overhead_s=fit_overhead(pre),
-                 overhead_identified=own > 0)
+                 overhead_identified=own > 0, shared=shared_line(dec))
     for fmt in {o.fmt for o in obs}:
         e = _share([(x, y) for f, x, y in dec if f == fmt], g.decode_overhead_s)
         k = _share([(x, y) for f, x, y in pre if f == fmt], g.prefill_overhead_s)
@@ -332,14 +351,18 @@ class Calibration:
         if found:
             return found
         if g and g.eta:
-            eta = statistics.median(g.eta.values())
             kappas = [v for v in g.kappa.values()]
             kappa, plevel = (statistics.median(kappas), 2) if kappas else self._kappa_fallback(hw, kind, runtime,
                                                                                                fmt, g)
-            notes.append(f"{fmt} not measured with {runtime} on {hw}: the median of its {len(g.eta)} other "
-                         "format(s)")
-            return Efficiency(eta, kappa, g.decode_overhead_s, g.prefill_overhead_s, 2, plevel, len(g.eta),
-                              tuple(notes))
+            if g.shared:
+                eta, overhead = g.shared
+                notes.append(f"{fmt} not measured with {runtime} on {hw}: one share and overhead fitted through "
+                             f"its {len(g.eta)} other format(s)")
+            else:
+                eta, overhead = statistics.median(g.eta.values()), g.decode_overhead_s
+                notes.append(f"{fmt} not measured with {runtime} on {hw}: the median of its {len(g.eta)} other "
+                             "format(s)")
+            return Efficiency(eta, kappa, overhead, g.prefill_overhead_s, 2, plevel, len(g.eta), tuple(notes))
         for level, want, text in wider:
             found = self._from_pool(kind, level, want, text)
             if found:
