@@ -144,3 +144,32 @@ def estimate_cmd(
     for p in out:
         for line in detail_lines(p):
             typer.echo(line)
+
+
+def projected_beside_lines(rows, hardware: list[str] | None, store: Path | None = None) -> list[str]:
+    """For `report`/`recommend --hardware`: each measured row beside its projection on each hardware."""
+    from quantscope.hardware.catalog import get_hardware
+    from quantscope.hardware.project import project_results
+
+    hw_ids = split(hardware)
+    if not hw_ids:
+        return []
+    hws = [get_hardware(h) for h in hw_ids]
+    calib, machine = load_calibration(store, hw_ids)
+    lines = []
+    for hw in hws:
+        lines.append(f"PROJECTED on {hw.id} ({hw.name}), not measured: decode t/s [interval] beside the decode "
+                     "measured here; memory and fit there")
+        for run_id, r, p in project_results(rows, hw, calib, machine):
+            here = r.get("decode_tps")
+            measured = f"{here.value:.3g} t/s measured here" if here is not None and here.samples else "-"
+            label = f"run {run_id} {r.spec.backend}/{r.spec.quant.label}"
+            if isinstance(p, str):
+                lines.append(f"  {label}: {p}")
+            elif not p.supported:
+                lines.append(f"  {label}: {p.reason}")
+            else:
+                lines.append(f"  {label}: {fmt_tps(p.decode_tps, p.decode_tps_low, p.decode_tps_high)} t/s projected "
+                             f"(level {p.calibration_level}) vs {measured}; {p.memory_bytes / GB:.3g} GB, "
+                             f"{'fits' if p.fits else 'does NOT fit'}")
+    return lines

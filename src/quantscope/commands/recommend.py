@@ -21,6 +21,8 @@ def recommend_cmd(
     like: Annotated[str | None, Opt("--like", help="Advise on the rows comparable with this run id or key "
                                                    "prefix (default: the newest sweep).")] = None,
     store: Annotated[Path | None, Opt("--store", help="SQLite result store.")] = None,
+    hardware: Annotated[list[str] | None, Opt("--hardware", help="Also project each row onto these catalog "
+                                              "ids (comma-separated), labelled projected.")] = None,
 ) -> None:
     """The configuration to ship for a goal, with runners-up, exclusions and evidence.
 
@@ -47,5 +49,10 @@ def recommend_cmd(
     if left_out:
         console.print(f"  ({left_out} stored configurations with another model, workload, recipe or machine "
                       "were not considered)", highlight=False)
+    if hardware:
+        from quantscope.commands.estimate import projected_beside_lines
+
+        for line in projected_beside_lines(rows, hardware, store):
+            console.print(line, highlight=False, markup=False)
     if rec.winner is None:
         raise typer.Exit(1)

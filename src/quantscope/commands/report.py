@@ -24,6 +24,8 @@ def report_cmd(
     like: Annotated[str | None, Opt("--like", help="Report the rows comparable with this run id or key prefix "
                                                    "(default: the newest sweep).")] = None,
     store: Annotated[Path | None, Opt("--store", help="SQLite result store.")] = None,
+    hardware: Annotated[list[str] | None, Opt("--hardware", help="Add each row projected onto these catalog "
+                                              "ids (comma-separated), labelled projected.")] = None,
 ) -> None:
     """Write one self-contained HTML report of the newest comparable sweep.
 
@@ -42,6 +44,10 @@ def report_cmd(
         rows, left_out = load_group(st, model, like)
         notes = [f"{left_out} stored configurations with another model, workload, recipe or machine are not "
                  "in this report."] if left_out else []
+        if hardware:
+            from quantscope.commands.estimate import projected_beside_lines
+
+            notes += projected_beside_lines(rows, hardware, store)
         path = build_report(rows, out, baseline=baseline, goal=goal, constraints=constraints, notes=notes,
                             st=st)
     typer.echo(f"report: {path.resolve()}")

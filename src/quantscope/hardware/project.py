@@ -133,3 +133,28 @@ def project(shape: Any, hw: Hardware, backend: str, quant: str, dtype: str, para
         p.cost_per_mtok = price_per_hour / (p.decode_tps * 3600) * 1e6
     return p
 
+
+
+def project_results(rows: list[tuple[int, Any]], hw: Hardware, calibration: Calibration,
+                    machine_id: str | None = None) -> list[tuple[int, Any, Projection | str]]:
+    """Each stored ok run projected onto `hw` with its own model, runtime, format and workload:
+    (run id, Result, Projection) or (run id, Result, why it cannot be projected)."""
+    from quantscope.errors import QuantscopeError
+    from quantscope.hardware.calibrate import runtime_of
+    from quantscope.models.shape import shape_for_spec
+
+    out: list[tuple[int, Any, Projection | str]] = []
+    for run_id, r in rows:
+        if r.status != "ok":
+            continue
+        s = r.spec
+        try:
+            p = project(shape_for_spec(s.model), hw, s.backend, s.quant.method, s.quant.dtype, s.quant.params,
+                        calibration=calibration, batch=s.workload.batch, prompt=s.workload.prompt_tokens,
+                        context=s.workload.prompt_tokens + s.workload.gen_tokens, runtime=runtime_of(s),
+                        machine_id=machine_id)
+        except (QuantscopeError, OSError) as e:
+            out.append((run_id, r, f"not projected: {e}"))
+            continue
+        out.append((run_id, r, p))
+    return out
