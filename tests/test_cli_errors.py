@@ -85,3 +85,33 @@ def test_a_real_bug_is_still_an_internal_error_with_debug_traceback(tmp_path):
         assert p.returncode == 1, p.stderr
         assert "quantscope: internal error: RuntimeError: a bug" in p.stderr
         assert ("Traceback" in p.stderr) is traceback_shown
+
+
+# Step 2 of issue 20: a backend typo in the sweep's flags or its TOML matrix, and a workload longer than
+# the model's context, are refused before any run (they used to become "unsupported" rows, exit 0).
+def test_sweep_backend_typo_is_refused_before_any_run(tmp_path):
+    store = tmp_path / "s.sqlite"
+    p = qs("sweep", "--model", "synthetic:tiny-llama", "--no-quality", "--backend", "trch", "--no-report",
+           store=store)
+    assert_one_line_error(p, 2, "unknown backend 'trch'", "Did you mean 'torch'")
+    assert not store.exists() and "sweep:" not in p.stdout
+
+
+def test_matrix_backend_typo_names_the_entry_and_is_refused_before_any_run(tmp_path):
+    store = tmp_path / "s.sqlite"
+    matrix = tmp_path / "m.toml"
+    matrix.write_text('[[config]]\nbackend = "torch"\n\n[[config]]\nbackend = "torcha0"\nquant = "int8-weight-only"\n')
+    p = qs("sweep", "--model", "synthetic:tiny-llama", "--no-quality", "--matrix", str(matrix), "--no-report",
+           store=store)
+    assert_one_line_error(p, 2, "config #2", "unknown backend 'torcha0'", "Did you mean 'torchao'")
+    assert not store.exists()
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_prompt_longer_than_the_model_context_is_refused_with_the_context(tmp_path, command):
+    store = tmp_path / "s.sqlite"
+    extra = ["--no-report"] if command == "sweep" else []
+    p = qs(command, "--model", "synthetic:tiny-llama", "--no-quality", "-p", "100000", *extra, store=store)
+    assert_one_line_error(p, 2, "100064 tokens", "context of synthetic:tiny-llama, 2048 tokens",
+                          "--prompt-tokens 1984")
+    assert not store.exists()

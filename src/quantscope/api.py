@@ -102,13 +102,15 @@ def measure(spec: Any, store: str | os.PathLike[str] | None = None, timeout: flo
     >>> run_id, result = quantscope.measure(spec, store="runs.db")  # doctest: +SKIP
     """
     from quantscope.models import resolve
+    from quantscope.models.context import check_fits
     from quantscope.runner import run_spec
     from quantscope.runner.reference import find_reference
     from quantscope.store import open_store
     from quantscope.sweep.matrix import check_entry
 
     check_entry(spec.backend, spec.quant, spec.options)  # a typo in an option or parameter: one line, now
-    resolve(spec.model)  # cheap checks (paths, pickle, safetensors headers) give one-line errors up front
+    # cheap checks (paths, pickle, safetensors headers, the model's context) give one-line errors up front
+    check_fits(spec, resolve(spec.model))
     with open_store(Path(store) if store is not None else None) as st:  # a store we may not write: refused first
         ref_file = None
         if spec.quality.enabled:

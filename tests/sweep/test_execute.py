@@ -154,24 +154,23 @@ def test_sweep_command_prints_table_recommendation_and_report_and_reuses_on_seco
     runner = FakeRunner(tmp_path, env, fail={"torch/bf16"})
     monkeypatch.setattr("quantscope.runner.run_spec", runner)
     report = tmp_path / "r.html"
-    args = ["sweep", "--model", "synthetic:tiny-llama", "--no-quality", "--backend", "torch", "--backend", "nosuch",
+    args = ["sweep", "--model", "synthetic:tiny-llama", "--no-quality", "--backend", "torch",
             "--dtype", "fp32", "--dtype", "bf16", "--store", str(tmp_path / "s.sqlite"), "--report", str(report)]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 1, res.output  # torch/bf16 failed
     out = " ".join(res.output.split())
     assert re.search(r"│ +1 │ torch/fp32 +│ ok +│ +20\.\d+ ± [\d.]+ │ +1 \(baseline\)", res.output)
     assert "torch/bf16 failed: RuntimeError: boom" in out
-    assert "nosuch/fp32 unsupported: this quantscope has no such runtime" in out
     assert "Recommendation (goal balanced" in out and "ship torch/fp32" in out
     assert f"report: {report}" in out and report.is_file()
-    assert "sweep done: 1 failed, 1 ok, 2 unsupported" in out
+    assert "sweep done: 1 failed, 1 ok" in out  # an unknown backend is refused before (tests/test_cli_errors.py)
     assert runner.names == ["torch/fp32", "torch/bf16"]
 
     again = FakeRunner(tmp_path, env)
     monkeypatch.setattr("quantscope.runner.run_spec", again)
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert again.names == ["torch/bf16"]  # only the failed one; the ok and unsupported rows are reused
+    assert again.names == ["torch/bf16"]  # only the failed one; the ok row is reused
 
 
 def test_sweep_command_ctrl_c_exit_130_keeps_finished_rows(tmp_path, monkeypatch):

@@ -80,6 +80,7 @@ def sweep_cmd(
     from quantscope.store import open_store
     from quantscope.env import fingerprint
     from quantscope.models import resolve
+    from quantscope.models.context import check_fits
     from quantscope.sweep.execute import plan, run_sweep
     from quantscope.sweep.executors import get_executor
     from quantscope.sweep.specs import base_spec, quality_text, sweep_specs
@@ -98,7 +99,8 @@ def sweep_cmd(
     base = base_spec(model, model_flags, workload, quality=quality, recipe=recipe, ctx=ctx,
                      quality_tokens=quality_tokens, text=quality_text(text_file, dataset), seed=seed)
     specs = sweep_specs(base, matrix, backend or [], quant or [], dtype or [])
-    resolve(base.model)  # cheap checks (paths, pickle, headers) give a one-line error before any work
+    # cheap checks (paths, pickle, headers, the model's context) give a one-line error before any work
+    check_fits(base, resolve(base.model))
     console = out_console()
     env = fingerprint()
     with open_store(store) as st:

@@ -82,8 +82,8 @@ def check_entry(backend: str, quant: QuantSpec, options: tuple[tuple[str, Any], 
     from quantscope.backends import BACKENDS, parse_options
     from quantscope.methods import check_quant
 
-    if backend not in BACKENDS:
-        return  # the runner reports an unknown backend with the near name
+    if backend not in BACKENDS:  # a typo is refused before any run, not stored as an unsupported row
+        raise UserError(BACKENDS.unknown_message(backend))
     parse_options(backend, options)
     check_quant(backend, quant)
 
@@ -146,6 +146,10 @@ def entry_from_dict(d: dict[str, Any], where: str) -> Entry:
                           f"{', '.join(sorted(ENTRY_KEYS))}")
     if not isinstance(d.get("backend"), str):
         raise FormatError(f"{where}: every [[config]] needs backend = \"NAME\"")
+    from quantscope.backends import BACKENDS
+
+    if d["backend"] not in BACKENDS:  # say which entry of the file holds the typo
+        raise UserError(f"{where}: {BACKENDS.unknown_message(d['backend'])}")
     for name in ("dtype", "quant"):
         if name in d and not isinstance(d[name], str):
             raise FormatError(f"{where}: {name} must be a string")
