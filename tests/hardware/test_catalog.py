@@ -62,3 +62,13 @@ def test_unknown_id_is_one_line_naming_the_near_ids():
         get_hardware("h100")
     msg = str(e.value)
     assert "\n" not in msg and "'h100-sxm'" in msg and "'h100-pcie'" in msg
+
+
+def test_gpu_names_from_nvidia_smi_map_to_catalog_ids():
+    from quantscope.hardware.catalog import catalog_id_for_gpu
+
+    assert catalog_id_for_gpu("NVIDIA H200") == "h200"
+    assert catalog_id_for_gpu("NVIDIA A10") == "a10" and catalog_id_for_gpu("Tesla T4") == "t4"
+    assert catalog_id_for_gpu("NVIDIA A100 80GB PCIe") == "a100-80gb-pcie"
+    assert catalog_id_for_gpu("2 x NVIDIA H100 80GB HBM3") is None  # several GPUs: not one catalog entry
+    assert catalog_id_for_gpu("NVIDIA GeForce RTX 4090") is None and catalog_id_for_gpu("NVIDIA L40S") is None

@@ -159,9 +159,17 @@ def store_observations(rows: list[tuple[int, Any]], peaks_by_machine: dict[str, 
         spec = r.spec
         frac = r.get("bandwidth_fraction")
         bw = (frac.meta or {}).get("machine_read_Bps") if frac is not None else None
-        if not bw or spec.device != "cpu":
+        hw_id, kind, gpu_peaks = f"local:{r.env.machine_id}", "cpu", None
+        if spec.device == "cuda":  # a GPU run of ours calibrates that catalog GPU
+            from quantscope.hardware.catalog import catalog_id_for_gpu, get_hardware
+
+            gpu_id = catalog_id_for_gpu(r.env.gpu)
+            if gpu_id is not None:
+                hw = get_hardware(gpu_id)
+                hw_id, kind, bw, gpu_peaks = hw.id, "gpu", hw.bandwidth_Bps, hw.peak_flops
+        if not bw:
             if skipped is not None:
-                skipped.append(f"run {run_id}: no machine bandwidth recorded (device {spec.device})")
+                skipped.append(f"run {run_id}: no bandwidth known (device {spec.device}, gpu {r.env.gpu})")
             continue
         try:
             shape = shape_for_spec(spec.model)
@@ -170,11 +178,11 @@ def store_observations(rows: list[tuple[int, Any]], peaks_by_machine: dict[str, 
             if skipped is not None:
                 skipped.append(f"run {run_id}: {e}")
             continue
-        peaks = peaks_by_machine.get(r.env.machine_id, {})
+        peaks = gpu_peaks or peaks_by_machine.get(r.env.machine_id, {})
         prefill = r.get("prefill_tps")
         wb = r.get("weight_bytes")
         out.append(observation(
-            hw=f"local:{r.env.machine_id}", kind="cpu", runtime=runtime_of(spec), shape=shape, lay=lay,
+            hw=hw_id, kind=kind, runtime=runtime_of(spec), shape=shape, lay=lay,
             batch=spec.workload.batch, prompt=spec.workload.prompt_tokens, bandwidth_Bps=float(bw),
             peak_flops=local_peak(peaks, lay.compute), decode_tps=r.get("decode_tps").value,
             prefill_tps=prefill.value if prefill is not None and prefill.samples else None,

@@ -141,3 +141,28 @@ def local_hardware(threads: int | None = None, measure: bool = True) -> Hardware
                  "peaks": f"GEMM measured {gemm.get('measured_at', 'now')}"},
         reserve_bytes=LOCAL_RESERVE_BYTES, kind="cpu",
     )
+
+
+# nvidia-smi names -> catalog ids, most specific first ("NVIDIA A100-SXM4-80GB", "NVIDIA H100 PCIe" ...).
+_GPU_NAMES = (
+    ("H200", "h200"), ("B200", "b200"), ("H100 PCIE", "h100-pcie"), ("H100", "h100-sxm"),
+    ("A100-SXM4-80GB", "a100-80gb-sxm"), ("A100 80GB PCIE", "a100-80gb-pcie"), ("A100-PCIE-80GB", "a100-80gb-pcie"),
+    ("A100", "a100-40gb"), ("A10", "a10"), ("L4", "l4"), ("T4", "t4"), ("V100", "v100"),
+)
+
+
+def catalog_id_for_gpu(name: str | None) -> str | None:
+    """The catalog id of a GPU as nvidia-smi names it (one GPU), or None when it is not in the catalog.
+
+    >>> catalog_id_for_gpu("NVIDIA H100 80GB HBM3"), catalog_id_for_gpu("NVIDIA A100-SXM4-80GB")
+    ('h100-sxm', 'a100-80gb-sxm')
+    """
+    if not name or " + " in name or " x " in name:
+        return None
+    import re
+
+    upper = name.upper()
+    for needle, hw_id in _GPU_NAMES:  # whole tokens only: A10 is not A100, L4 is not L40S
+        if re.search(rf"(^|[^A-Z0-9]){re.escape(needle)}([^A-Z0-9]|$)", upper):
+            return hw_id
+    return None
