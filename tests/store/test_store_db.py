@@ -7,12 +7,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.store import indexed_result, samples_for
 
 from quantscope.errors import StoreError, UserError
 from quantscope.store import STORE_SCHEMA, Store, default_store_path
 from quantscope.store.db import pack_samples, unpack_samples
-
-from helpers.store import indexed_result, samples_for
 
 
 def sha256(path: Path) -> str:
@@ -104,7 +103,8 @@ def test_migration_from_empty_file(tmp_path, existing):
     with Store(path) as store:
         store.add(indexed_result(0))
     conn = raw(path)
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(STORE_SCHEMA,)]
+    # one row per step applied, in order
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(v,) for v in range(1, STORE_SCHEMA + 1)]
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"runs", "measurements", "schema_version"} <= tables

@@ -7,13 +7,13 @@ import io
 import json
 import math
 
+from helpers.store import indexed_result, make_env, samples_for
+
 from quantscope.metrics.stats import describe
 from quantscope.result import Result
 from quantscope.spec import ModelSpec, RunSpec
 from quantscope.store import Store
 from quantscope.store.export import CSV_COLUMNS, neutralise, to_csv, to_json, to_markdown
-
-from helpers.store import make_env, indexed_result, samples_for
 
 
 def stored_rows(tmp_path, results):

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.store import add_many, indexed_result
 
 from quantscope.store import STORE_SCHEMA, Store
-
-from helpers.store import add_many, indexed_result
 
 pytestmark = pytest.mark.integration  # spawns worker processes
 
@@ -57,7 +56,7 @@ def test_concurrent_first_open_migrates_once(tmp_path):
     path = tmp_path / "fresh.sqlite"
     run_writers(path, writers=4, each=1)
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(STORE_SCHEMA,)]
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(v,) for v in range(1, STORE_SCHEMA + 1)]
     assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 4
     conn.close()
 

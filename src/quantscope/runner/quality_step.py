@@ -13,8 +13,6 @@ from quantscope.result import Measurement
 from quantscope.spec import RunSpec, reference_spec
 
 
-
-
 def adds_bos(backend, artifact, gguf_info: dict[str, Any] | None) -> bool:
     """Whether the vocab puts BOS in front of a text (llama.cpp's llama_vocab_get_add_bos).
 
