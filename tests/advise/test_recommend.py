@@ -132,17 +132,75 @@ def test_recommend_command_exit_1_when_nothing_fits(tmp_path):
     assert "nearest miss: llamacpp/q4_0/fp32" in " ".join(res.output.split())
 
 
-def test_advice_reads_one_comparable_group_the_newest_unless_told(tmp_path):
+def test_a_later_lone_run_with_another_workload_never_hides_the_sweep(tmp_path):
+    """Issue 21's reproduction: sweep, then one `run` with the default workload, then `recommend`."""
     from quantscope.cli import app
     from quantscope.spec import WorkloadSpec
 
     store = tmp_path / "s.sqlite"
     ids = store_with(store, sweep_fixture())
     later = make_result(make_spec(dtype="bf16", workload=WorkloadSpec(gen_tokens=16)), kld=0.002, top1=0.99)
-    store_with(store, [later])  # a lone run with another workload, newer than the sweep
+    (lone,) = store_with(store, [later])  # a lone run with another workload, newer than the sweep
     res = CliRunner().invoke(app, ["recommend", "--goal", "speed", "--store", str(store)])
     out = " ".join(res.output.split())
-    assert "ship torch/bf16" in out and "5 stored configurations with another model, workload" in out
-    res = CliRunner().invoke(app, ["recommend", "--goal", "speed", "--like", str(ids[0]), "--store", str(store)])
-    out = " ".join(res.output.split())
-    assert f"ship llamacpp/q4_0/fp32 (run {ids[3]})" in out and "1 stored configurations" in out
+    assert f"ship llamacpp/q4_0/fp32 (run {ids[3]})" in out  # the sweep's winner, not the lone run
+    assert "group 2 of 2 (the newest sweep): 5 configurations of SmolLM2-135M-Instruct" in out
+    assert "left out 1 configuration in other groups" in out
+    assert f"group 1: 1 configuration, newest run {lone}: workload.gen_tokens=16," in out
+    assert f"(--group 1 or --like {lone})" in out
+    # the lone run is one flag away, and then the sweep is what was left out
+    for flags in (["--group", "1"], ["--like", str(lone)]):
+        res = CliRunner().invoke(app, ["recommend", "--goal", "speed", *flags, "--store", str(store)])
+        out = " ".join(res.output.split())
+        assert f"ship torch/bf16 (run {lone})" in out and "left out 5 configurations" in out, out
+
+
+def test_group_selection_prefers_the_newest_sweep_then_the_largest_group_of_the_newest_model():
+    from quantscope.analysis.selection import default_group, groups
+    from quantscope.spec import WorkloadSpec
+
+    def rows(results):
+        return [(i + 1, r) for i, r in enumerate(results)][::-1]  # the store lists newest first
+
+    short = WorkloadSpec(gen_tokens=16)
+    old_sweep = [make_result(make_spec(dtype=d)) for d in ("fp32", "bf16", "fp16")]
+    new_sweep = [make_result(make_spec(dtype=d, workload=short)) for d in ("fp32", "bf16")]
+    lone = [make_result(make_spec(workload=WorkloadSpec(gen_tokens=8)))]
+    gs = groups(rows(old_sweep + new_sweep + lone))
+    assert [len(g) for g in gs] == [1, 2, 3]  # newest group first
+    assert default_group(gs) == 1  # the newest sweep, though smaller than the older one
+    assert default_group(groups(rows(lone))) == 0  # no sweep at all: the run itself
+    other_model = [make_result(make_spec(model_ref="tiny", dtype=d)) for d in ("fp32", "bf16")]
+    gs = groups(rows(old_sweep + other_model + lone))
+    assert gs[default_group(gs)].model == "tiny"  # the newest sweep, whatever its model
+
+
+def test_a_group_number_that_does_not_exist_is_one_line_naming_the_range(tmp_path):
+    from quantscope.advise.group import load_group
+    from quantscope.store import Store
+
+    store = tmp_path / "s.sqlite"
+    store_with(store, sweep_fixture())
+    with Store(store, readonly=True) as st, pytest.raises(UserError, match="groups 1 to 1"):
+        load_group(st, group=3)
+    with Store(store, readonly=True) as st, pytest.raises(UserError, match="give one of them"):
+        load_group(st, like="1", group=1)
+
+
+def test_report_writes_one_section_per_group_and_notes_what_it_left_out(tmp_path):
+    from quantscope.cli import app
+    from quantscope.spec import WorkloadSpec
+
+    store = tmp_path / "s.sqlite"
+    store_with(store, sweep_fixture())
+    store_with(store, [make_result(make_spec(workload=WorkloadSpec(gen_tokens=16)))])
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(app, ["report", "--out", str(out), "--store", str(store)])
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert "group 2 of 2 (the newest sweep)" in html and "left out 1 configuration" in html
+    res = CliRunner().invoke(app, ["report", "--group", "all", "--out", str(out), "--store", str(store)])
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert html.count('<section class="group">') == 2 and html.count("</body>") == 1
+    assert "group 1 of 2: 1 configuration of" in html and "group 2 of 2: 5 configurations of" in html

@@ -10,6 +10,7 @@ compare-llama-bench's KEY_PROPERTIES and pyperf's "incompatible benchmark" refus
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from quantscope.result import Result
@@ -86,3 +87,64 @@ def group(rows: Rows, machine_id: str | None = None, model: str | None = None,
     want = context(anchor if anchor is not None else max(latest, key=lambda x: x[0])[1])
     chosen = [(i, r) for i, r in latest if context(r) == want]
     return chosen, len(latest) - len(chosen)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One comparable group: one row per configuration, newest first."""
+
+    rows: Rows
+
+    @property
+    def newest(self) -> int:
+        return self.rows[0][0]
+
+    @property
+    def model(self) -> str:
+        return self.rows[0][1].spec.model.label
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def groups(rows: Rows, machine_id: str | None = None, model: str | None = None) -> list[Group]:
+    """Every comparable group of `rows` (after the machine/model filters), the newest group first."""
+    pool = [(i, r) for i, r in rows
+            if (machine_id is None or r.env.machine_id == machine_id)
+            and (model is None or model in (r.spec.model.ref, r.spec.model.label))]
+    buckets: dict[tuple, Rows] = {}
+    for i, r in latest_per_key(pool):  # newest first, so each bucket is too
+        buckets.setdefault(context(r), []).append((i, r))
+    return sorted((Group(b) for b in buckets.values()), key=lambda g: -g.newest)
+
+
+def default_group(gs: list[Group]) -> int:
+    """Which group to advise on when not told: the newest sweep (a group of two or more configurations),
+    so a later lone run with another workload never hides it; with no sweep, the group of the newest
+    model with the most configurations (the newest among equals).
+
+    >>> one, two = Group([(9, None)]), Group([(5, None), (4, None)])
+    >>> default_group([one, two])
+    1
+    """
+    sweeps = [k for k, g in enumerate(gs) if len(g) >= 2]
+    if sweeps:
+        return sweeps[0]
+    newest_model = gs[0].model
+    same = [k for k, g in enumerate(gs) if g.model == newest_model]
+    return max(same, key=lambda k: (len(gs[k]), -k))
+
+
+def describe(g: Group, against: Group | None = None, fields: int = 3) -> str:
+    """A group in a few words: its model and workload, or (given `against`) the fields that set it apart.
+
+    e.g. `synthetic:tiny-llama, P=8 G=4 B=1, no quality pass` or `workload.prompt_tokens=128, ...`.
+    """
+    r = g.rows[0][1]
+    if against is not None:
+        diff = differences(against.rows[0][1], r)
+        text = ", ".join(f"{k}={b}" for k, _, b in diff[:fields])
+        return text + (f" (+{len(diff) - fields} more)" if len(diff) > fields else "")
+    w = r.spec.workload
+    quality = f"{r.spec.quality.recipe} quality pass" if r.spec.quality.enabled else "no quality pass"
+    return f"{g.model}, P={w.prompt_tokens} G={w.gen_tokens} B={w.batch}, {quality}"

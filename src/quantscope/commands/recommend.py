@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from quantscope.errors import UserError
-
 Opt = typer.Option
 
 
@@ -20,6 +18,8 @@ def recommend_cmd(
     model: Annotated[str | None, Opt("--model", "-m", help="Only rows of this model (reference or label).")] = None,
     like: Annotated[str | None, Opt("--like", help="Advise on the rows comparable with this run id or key "
                                                    "prefix (default: the newest sweep).")] = None,
+    group: Annotated[int | None, Opt("--group", help="Advise on this comparable group (1 = newest; the list "
+                                     "is printed with each recommendation).")] = None,
     store: Annotated[Path | None, Opt("--store", help="SQLite result store.")] = None,
     hardware: Annotated[list[str] | None, Opt("--hardware", help="Also project each row onto these catalog "
                                               "ids (comma-separated), labelled projected.")] = None,
@@ -27,7 +27,9 @@ def recommend_cmd(
     """The configuration to ship for a goal, with runners-up, exclusions and evidence.
 
     Winner, runners-up, each excluded row with the constraint that excluded it, and the evidence (numbers
-    with CIs), from the newest comparable sweep. Exit code 1 when nothing satisfies the constraints.
+    with CIs), from the newest comparable sweep (a later lone run with another workload does not
+    hide it); it says which group it used, what it left out and how to pick another (--group, --like).
+    Exit code 1 when nothing satisfies the constraints.
 
     Example: quantscope recommend --goal speed --max-kld 0.05 --min-top1 0.9
     """
@@ -41,14 +43,14 @@ def recommend_cmd(
 
     constraints = constraints_from(max_memory, max_kld, min_top1)
     with open_store(store, readonly=True) as st:
-        rows, left_out = load_group(st, model, like)
+        chosen = load_group(st, model, like, group)
+    rows = chosen.rows
     rec = recommend([summarize(i, r) for i, r in rows], goal, constraints)
     console = out_console()
     for line in recommendation_lines(rec):
         console.print(line, highlight=False)
-    if left_out:
-        console.print(f"  ({left_out} stored configurations with another model, workload, recipe or machine "
-                      "were not considered)", highlight=False)
+    for line in chosen.lines():
+        console.print(line, highlight=False, markup=False)
     if hardware:
         from quantscope.commands.estimate import projected_beside_lines
 

@@ -23,6 +23,8 @@ def report_cmd(
     model: Annotated[str | None, Opt("--model", "-m", help="Only rows of this model.")] = None,
     like: Annotated[str | None, Opt("--like", help="Report the rows comparable with this run id or key prefix "
                                                    "(default: the newest sweep).")] = None,
+    group: Annotated[list[str] | None, Opt("--group", help="Report this comparable group (1 = newest; "
+                                           "repeatable, each a section) or 'all'.")] = None,
     store: Annotated[Path | None, Opt("--store", help="SQLite result store.")] = None,
     hardware: Annotated[list[str] | None, Opt("--hardware", help="Add each row projected onto these catalog "
                                               "ids (comma-separated), labelled projected.")] = None,
@@ -33,21 +35,52 @@ def report_cmd(
     quality with the Pareto front, latency distributions, hardware efficiency, the recommendation,
     environment and provenance.
 
+    The newest sweep by default (a later lone run with another workload does not hide it); --group picks
+    others, and several --group (or --group all) make one section each.
+
     Example: quantscope report --out quantscope-report.html --goal speed
     """
-    from quantscope.store import open_store
     from quantscope.advise.group import constraints_from, load_group
     from quantscope.report.build import build_report
+    from quantscope.store import open_store
 
     constraints = constraints_from(max_memory, max_kld, min_top1)
     with open_store(store, readonly=True) as st:
-        rows, left_out = load_group(st, model, like)
-        notes = [f"{left_out} stored configurations with another model, workload, recipe or machine are not "
-                 "in this report."] if left_out else []
+        numbers = group_numbers(group or [])
+        chosen = load_group(st, model, like, numbers[0] if numbers and numbers[0] else None)
+        if numbers == [0]:  # all
+            numbers = list(range(1, len(chosen.groups) + 1))
+        if len(numbers) > 1:
+            if baseline is not None:
+                raise UserError("--baseline names one run: report one group with it, not several")
+            picks = [load_group(st, model, None, n) for n in numbers]
+            sections = [(f"group {p.number} of {len(p.groups)}: {p.lines()[0].split(': ', 1)[1]}", p.rows,
+                         []) for p in picks]
+            path = build_report(chosen.rows, out, baseline=None, goal=goal, constraints=constraints, notes=[],
+                                st=st, sections=sections)
+            typer.echo(f"report: {path.resolve()} ({len(sections)} groups as sections)")
+            return
+        notes = chosen.lines()
         if hardware:
             from quantscope.commands.estimate import projected_beside_lines
 
-            notes += projected_beside_lines(rows, hardware, store)
-        path = build_report(rows, out, baseline=baseline, goal=goal, constraints=constraints, notes=notes,
+            notes += projected_beside_lines(chosen.rows, hardware, store)
+        path = build_report(chosen.rows, out, baseline=baseline, goal=goal, constraints=constraints, notes=notes,
                             st=st)
+    for line in chosen.lines():
+        typer.echo(line)
     typer.echo(f"report: {path.resolve()}")
+
+
+def group_numbers(values: list[str]) -> list[int]:
+    """--group values as numbers, 0 for 'all'.
+
+    >>> group_numbers(["2", "1"]), group_numbers(["all"])
+    ([2, 1], [0])
+    """
+    if "all" in values:
+        return [0]
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise UserError(f"--group takes a group number (1 = newest) or 'all', got {values}") from None

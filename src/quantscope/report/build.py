@@ -25,9 +25,26 @@ def budget_notes(rows) -> list[str]:
     return []
 
 
+def join_sections(pages: list[str]) -> str:
+    """One page of several rendered reports: the first whole, each other's body appended as a section
+    (same template, so the head and its Content-Security-Policy are the same)."""
+    if len(pages) == 1:
+        return pages[0]
+    bodies = [p[p.index("<body>") + len("<body>"):p.rindex("</body>")] for p in pages]
+    sections = "".join(f'<section class="group">{b}</section>\n<hr>\n' for b in bodies)
+    first = pages[0]
+    return first[:first.index("<body>") + len("<body>")] + "\n" + sections + first[first.rindex("</body>"):]
+
+
 def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraints, notes: list[str],
-                 st=None) -> Path:
+                 st=None, sections: list[tuple[str, list, list[str]]] | None = None) -> Path:
+    """Write the report of `rows`; with `sections` [(title, rows, notes)], one section per group instead."""
     from quantscope.report.html import render_report, write_report
+
+    if sections:
+        pages = [render_report(r, goal=goal, constraints=constraints, notes=n + budget_notes(r), title=t)
+                 for t, r, n in sections]
+        return write_report(out, join_sections(pages))
 
     baseline_id = None
     if baseline is not None:
