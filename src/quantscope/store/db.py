@@ -96,6 +96,31 @@ def _check_file(path: Path) -> None:
         )
 
 
+MIN_FREE_BYTES = 16 << 20  # a run with every raw sample is KBs to a few MB; its WAL frames need as much again
+
+
+def unwritable_reason(path: Path) -> str | None:
+    """Why a store at `path` could not take a result, or None: checked before any work, so a run is
+    not measured for minutes and then lost. os.access also reports a read-only mount (EROFS) to root.
+    Tests: tests/store/test_unwritable.py.
+    """
+    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"store {path} is read-only (the file): make it writable (chmod u+w) or pick another --store"
+    # SQLite writes its -wal and -shm files beside the store, so the folder must be writable too
+    if folder is not None and not os.access(folder, os.W_OK | os.X_OK):
+        return f"store {path} is in a read-only folder ({folder}): pick another --store"
+    try:
+        fs = os.statvfs(folder or path.parent)
+        free = fs.f_bavail * fs.f_frsize
+    except OSError:
+        return None
+    if free < MIN_FREE_BYTES:
+        return (f"the disk holding store {path} is full ({free >> 10} KiB free, a run needs about "
+                f"{MIN_FREE_BYTES >> 20} MiB): free some space or pick another --store")
+    return None
+
+
 def _peek_version(path: Path) -> int | None:
     """The store schema of an existing file, read through a read-only connection (writes nothing)."""
     uri = path.resolve().as_uri() + "?mode=ro"
@@ -154,6 +179,9 @@ class Store:
                 raise StoreError(_newer_message(path, found))
         if self.readonly:
             return self._open_readonly(path, exists, found)
+        problem = unwritable_reason(path)
+        if problem:
+            raise StoreError(problem)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -181,6 +209,8 @@ class Store:
     def _open_readonly(self, path: Path, exists: bool, found: int) -> sqlite3.Connection:
         if not exists:
             raise StoreError(f"no store at {path}: run `quantscope run` first, or pass --store")
+        if 1 <= found < STORE_SCHEMA:
+            return self._upgraded_copy(path, found)
         if found < STORE_SCHEMA:
             raise StoreError(
                 f"store {path} has schema {found}, older than {STORE_SCHEMA}: open it once with a "
@@ -191,6 +221,26 @@ class Store:
             return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as e:
             raise StoreError(f"cannot open store {path} read-only: {e}: check its permissions") from e
+
+    def _upgraded_copy(self, path: Path, found: int) -> sqlite3.Connection:
+        """A store of an older schema, read-only: its rows copied into memory and migrated there.
+
+        Reading must not write the file, yet rows must read as the current schema says (schema 2
+        recomputes machine ids, so an old row never passes for this machine). The file is untouched;
+        the copy costs the store's size in RAM for the life of this Store.
+        """
+        uri = path.resolve().as_uri() + "?mode=ro"
+        try:
+            src = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            mem = sqlite3.connect(":memory:", isolation_level=None)
+            try:
+                src.backup(mem)
+            finally:
+                src.close()
+            migrate(mem)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read store {path} (schema {found}): {e}: check its permissions") from e
+        return mem
 
     # -- lifecycle -------------------------------------------------------------------------------
 
