@@ -10,8 +10,12 @@ n_threads, n_batch, n_ubatch, flash_attn, type_k, type_v) are typed in options.p
 The timed calls follow llama-bench (tools/llama-bench/llama-bench.cpp, test_prompt / test_gen):
 the prompt goes in n_batch chunks through llama_decode with only the last position's logits, a
 generation step is one llama_decode of a one-token batch; nothing else runs in between except the
-argmax over the last logits. The high-level `Llama.eval` path does per-token bookkeeping in Python
-that costs about a quarter of llama-bench's decode speed on this model (FACTS.md).
+argmax over the last logits. A batch of B > 1 is B independent sequences (seq ids 0..B-1, as
+llama.cpp's batched example and llama-batched-bench): the B prompts go in together, flattened into
+n_batch chunks, and a generation step is one llama_decode of B tokens, one per sequence; the context
+holds B sequences of the run's length (n_seq_max = B). The high-level `Llama.eval` path does
+per-token bookkeeping in Python that costs about a quarter of llama-bench's decode speed on this
+model (FACTS.md).
 """
 
 from __future__ import annotations
@@ -92,6 +96,10 @@ class LlamaCppBackend:
         self.tokenizer_facts: dict[str, Any] = {}
         self.hf_tokenizer: Any = None
         self.fallback_bos: int | None = None
+        self.n_seq = 1
+        self.pos: np.ndarray | None = None  # next position of each sequence (batches > 1)
+        self._seq_layout: np.ndarray | None = None  # the seq ids last written into self.batch
+        self.last_logits: np.ndarray | None = None  # [B, V] of the last batched step (tests compare them)
 
     # --- capability ------------------------------------------------------------------------------
     def supports(self, spec: RunSpec) -> str | None:
@@ -113,8 +121,6 @@ class LlamaCppBackend:
         if spec.device == "cuda" and not llama_cpp.llama_supports_gpu_offload():
             return (f"llama-cpp-python {llama_cpp.__version__} here is built without GPU offload "
                     "(llama_supports_gpu_offload() is false): rebuild it with CMAKE_ARGS=-DGGML_CUDA=on")
-        if spec.workload.batch != 1:
-            return "the llamacpp backend decodes one sequence (batch 1); multi-sequence batches are not done"
         return None
 
     # --- loading ------------------------------------------------------------------------------------
@@ -148,9 +154,12 @@ class LlamaCppBackend:
             raise FormatError(f"llama.cpp could not load {path} ({log_errors(log) or 'no reason given'}); "
                               "re-copy or re-convert the GGUF")
         wl = spec.workload
-        self.n_ctx = max(wl.prompt_tokens + wl.gen_tokens, spec.quality.ctx if spec.quality.enabled else 0)
+        per_seq = max(wl.prompt_tokens + wl.gen_tokens, spec.quality.ctx if spec.quality.enabled else 0)
+        self.n_seq = wl.batch
+        self.n_ctx = per_seq * self.n_seq  # each sequence gets the run's length (split per seq by llama.cpp)
         cparams = L.llama_context_default_params()
         cparams.n_ctx = self.n_ctx
+        cparams.n_seq_max = self.n_seq
         # llama.cpp's defaults (n_batch 2048, n_ubatch 512) unless set: llama-bench's defaults too
         cparams.n_batch = opts.n_batch or cparams.n_batch
         cparams.n_ubatch = opts.n_ubatch or cparams.n_ubatch
@@ -171,11 +180,11 @@ class LlamaCppBackend:
         self._one = (L.llama_token * 1)()
         self._one_batch = L.llama_batch_get_one(self._one, 1)
         self.batch = L.llama_batch_init(self.n_batch, 0, 1)
-        for i in range(self.n_batch):  # one sequence: seq_id[i][0] = 0 once for all
-            self.batch.seq_id[i][0] = 0
+        self._set_seq_ids(np.zeros(self.n_batch, dtype=np.int32))  # one sequence: seq 0 everywhere
         self._setup_tokenizer(artifact, file_meta)
         return {**facts, "threads": threads, "n_ctx": self.n_ctx, "n_batch": self.n_batch,
                 "n_ubatch": L.llama_n_ubatch(self.ctx), "flash_attn": opts.flash_attn,
+                "n_seq_max": L.llama_n_seq_max(self.ctx),
                 "gguf_file": str(path), "gguf_type": target, "tokenizer": self.tokenizer_source,
                 "tokenizer_conversion": self.tokenizer_facts, "file_bytes": os.path.getsize(path),
                 "gguf_tensor_types": file_meta.get("tensor_types"),
@@ -244,10 +253,32 @@ class LlamaCppBackend:
         row = np.ctypeslib.as_array(L.llama_get_logits_ith(self.ctx, -1), shape=(self.n_vocab,))
         return np.array([int(row.argmax())], dtype=np.int64)
 
-    def prefill(self, input_ids: np.ndarray) -> np.ndarray:
-        """llama-bench test_prompt: clear the cache, the prompt in n_batch chunks, last logits only."""
+    def _set_seq_ids(self, seq: np.ndarray) -> None:
+        """seq_id[i][0] for the batch's first len(seq) slots, written only where they change (a ctypes
+        pointer per slot: a Python loop, kept out of steps whose layout repeats)."""
+        old = self._seq_layout
+        for i in range(len(seq)):
+            if old is None or i >= len(old) or old[i] != seq[i]:
+                self.batch.seq_id[i][0] = int(seq[i])
+        merged = seq if old is None or len(old) <= len(seq) else np.concatenate([seq, old[len(seq):]])
+        self._seq_layout = merged.copy()
+
+    def _views(self) -> tuple[np.ndarray, ...]:
+        b = self.batch
+        return tuple(np.ctypeslib.as_array(p, shape=(self.n_batch,)) for p in (b.token, b.pos, b.n_seq_id, b.logits))
+
+    def _rows(self, n: int) -> np.ndarray:
         import llama_cpp as L
 
+        return np.ctypeslib.as_array(L.llama_get_logits(self.ctx), shape=(n, self.n_vocab))
+
+    def prefill(self, input_ids: np.ndarray) -> np.ndarray:
+        """llama-bench test_prompt: clear the cache, the prompt in n_batch chunks, last logits only.
+        B > 1 prompts: the B sequences flattened into the same chunks, each one's last logits kept."""
+        import llama_cpp as L
+
+        if np.asarray(input_ids).shape[0] > 1:
+            return self._prefill_many(np.asarray(input_ids))
         ids = np.ascontiguousarray(np.asarray(input_ids)[0], dtype=np.int32)
         L.llama_memory_clear(self.mem, False)
         for start in range(0, len(ids), self.n_batch):
@@ -255,11 +286,56 @@ class LlamaCppBackend:
             self._decode(L.llama_batch_get_one(chunk.ctypes.data_as(L.llama_token_p), len(chunk)))
         return self._argmax_last()
 
+    def _prefill_many(self, ids: np.ndarray) -> np.ndarray:
+        import llama_cpp as L
+
+        n_seq, length = ids.shape
+        if n_seq > self.n_seq:
+            raise ValueError(f"{n_seq} prompts, but the context was made for {self.n_seq} sequences")
+        L.llama_memory_clear(self.mem, False)
+        flat = np.ascontiguousarray(ids, dtype=np.int32).reshape(-1)
+        seqs = np.repeat(np.arange(n_seq, dtype=np.int32), length)
+        positions = np.tile(np.arange(length, dtype=np.int32), n_seq)
+        last = positions == length - 1
+        tok, pos, nseq, want = self._views()
+        out = np.empty((n_seq, self.n_vocab), dtype=np.float32)
+        for start in range(0, len(flat), self.n_batch):
+            n = min(self.n_batch, len(flat) - start)
+            part = slice(start, start + n)
+            tok[:n], pos[:n], nseq[:n], want[:n] = flat[part], positions[part], 1, last[part]
+            self._set_seq_ids(seqs[part])
+            self.batch.n_tokens = n
+            self._decode(self.batch)
+            kept = seqs[part][last[part]]
+            if len(kept):
+                out[kept] = self._rows(len(kept))
+        self.pos = np.full(n_seq, length, dtype=np.int32)
+        self.last_logits = out
+        return out.argmax(-1).astype(np.int64)
+
     def decode(self, tokens: np.ndarray) -> np.ndarray:
-        """llama-bench test_gen: one token, one llama_decode (positions follow the cache)."""
-        self._one[0] = int(np.asarray(tokens).reshape(-1)[0])
+        """llama-bench test_gen: one token, one llama_decode (positions follow the cache).
+        B > 1: one llama_decode of B tokens, token b at the next position of sequence b."""
+        step = np.asarray(tokens).reshape(-1)
+        if len(step) > 1:
+            return self._decode_many(step)
+        self._one[0] = int(step[0])
         self._decode(self._one_batch)
         return self._argmax_last()
+
+    def _decode_many(self, step: np.ndarray) -> np.ndarray:
+        n = len(step)
+        if self.pos is None or len(self.pos) != n:
+            raise RuntimeError(f"decode of {n} tokens needs a prefill of {n} prompts first")
+        tok, pos, nseq, want = self._views()
+        tok[:n], pos[:n], nseq[:n], want[:n] = step, self.pos, 1, 1
+        self._set_seq_ids(np.arange(n, dtype=np.int32))
+        self.batch.n_tokens = n
+        self._decode(self.batch)
+        self.pos += 1
+        rows = self._rows(n)
+        self.last_logits = rows
+        return rows.argmax(-1).astype(np.int64)
 
     def logits(self, tokens: np.ndarray) -> np.ndarray:
         """Every position's logits (the batch's logits flags all set), from an empty cache."""
@@ -271,15 +347,14 @@ class LlamaCppBackend:
         L.llama_memory_clear(self.mem, False)
         out = np.empty((len(ids), self.n_vocab), dtype=np.float32)
         b = self.batch
-        tok, pos = (np.ctypeslib.as_array(p, shape=(self.n_batch,)) for p in (b.token, b.pos))
-        nseq, want = (np.ctypeslib.as_array(p, shape=(self.n_batch,)) for p in (b.n_seq_id, b.logits))
+        tok, pos, nseq, want = self._views()
         for start in range(0, len(ids), self.n_batch):
             n = min(self.n_batch, len(ids) - start)
             tok[:n], pos[:n], nseq[:n], want[:n] = ids[start:start + n], np.arange(start, start + n), 1, 1
+            self._set_seq_ids(np.zeros(n, dtype=np.int32))
             b.n_tokens = n
             self._decode(b)
-            rows = np.ctypeslib.as_array(L.llama_get_logits(self.ctx), shape=(n, self.n_vocab))
-            out[start:start + n] = rows
+            out[start:start + n] = self._rows(n)
         return out
 
     # --- facts ----------------------------------------------------------------------------------------
@@ -301,6 +376,7 @@ class LlamaCppBackend:
         if self.model:
             L.llama_model_free(self.model)
         self.batch = self.ctx = self.model = None
+        self._seq_layout = self.pos = None
         if self._log is not None:
             self._log.__exit__(None, None, None)
             self._log = None
