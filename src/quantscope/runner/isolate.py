@@ -24,7 +24,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 
 from quantscope.present.units import MiB
 from quantscope.result import EnvFingerprint, Result
+from quantscope.runner.lifeline import Owner, new_job_dir, reap_stale, write_owner
 from quantscope.spec import RunSpec
 
 MAX_RESULT_BYTES = 512 * MiB  # a result carries raw samples: MBs at most; more is garbage
@@ -136,10 +136,14 @@ def run_job(payload: dict[str, Any], timeout_s: float, *, argv: list[str] | None
     process group gets SIGTERM, after min(grace_s, timeout_s) more SIGKILL, so even a worker
     that ignores SIGTERM ends within about twice the limit. On KeyboardInterrupt the group is
     killed and the interrupt re-raised. The private job folder (mode 0700) is removed afterwards.
+
+    First, job folders of runs whose process is gone are removed, and an orphaned worker still running
+    in one is stopped (runner/lifeline.py): it would compete with this run for the cores.
     """
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
-    job_dir = Path(tempfile.mkdtemp(prefix="quantscope-job-"))  # mode 0700, unpredictable name
+    reap_stale()
+    job_dir = new_job_dir()  # mode 0700, unpredictable name, owner.json for the worker and the next run
     try:
         (job_dir / "job.json").write_text(json.dumps(payload))
         command = [*(argv or [sys.executable, "-m", "quantscope.runner.worker"]), str(job_dir)]
@@ -154,6 +158,7 @@ def _supervise(command: list[str], job_dir: Path, timeout_s: float, grace_s: flo
     t0 = time.perf_counter()
     proc = _start(command, job_dir)
     pgid = proc.pid  # start_new_session: the worker leads its own group
+    write_owner(job_dir, Owner.me(), worker_pid=proc.pid)  # lets the next run find it if we die
     reaper = _Reaper(proc)
     sent: list[int] = []
     try:

@@ -8,6 +8,9 @@ traceback goes to stderr, which the parent keeps as the log.
 On SIGTERM (the parent's timeout) faulthandler writes every thread's Python stack to stderr,
 from a C signal handler that runs even while the worker is stuck inside a C extension, and then
 the default action ends the process at once: the log shows where the run hung.
+
+The worker dies with the process that started it, and its own children with it (runner/lifeline.py):
+a measurement nobody will store must not compete for the cores with the next one.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 from quantscope import paths
 from quantscope.result import EnvFingerprint, Result
+from quantscope.runner.lifeline import bind_to_parent
 from quantscope.spec import RunSpec
 
 REASON_CHARS = 500
@@ -112,9 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m quantscope.runner.worker JOB_DIR", file=sys.stderr)
         return 2
+    job_dir = Path(args[0])
+    # First, while this process has one thread: die with the parent, children and job folder with it
+    # (the sentinel it forks must not inherit the SIGTERM stack dump below).
+    bind_to_parent(job_dir)
     faulthandler.enable()  # SIGSEGV/SIGABRT/...: Python stacks to stderr, then the default action
     faulthandler.register(signal.SIGTERM, all_threads=True, chain=True)
-    job_dir = Path(args[0])
     payload = json.loads((job_dir / "job.json").read_text())
     spec = RunSpec.from_dict(payload["spec"])
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
