@@ -51,11 +51,74 @@ def test_cached_within_the_process():
     assert fingerprint() is fingerprint()
 
 
-def test_machine_id_depends_on_hardware_only():
-    a = env._machine_id("Xeon", 8, 32 * env.GiB, None)
-    assert a == env._machine_id("Xeon", 8, 32 * env.GiB + 5 * (1 << 20), None)  # MemTotal jitter
-    assert a != env._machine_id("Xeon", 16, 32 * env.GiB, None)
-    assert a != env._machine_id("Xeon", 8, 32 * env.GiB, "NVIDIA H100")
+AVX512_EPYC = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+stepping\t: 1
+microcode\t: 0xa10113e
+flags\t\t: fpu sse4_2 avx avx2 fma avx512f avx512_vnni avx512_bf16 hypervisor
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+"""
+AVX2_EPYC = AVX512_EPYC.replace("model\t\t: 17", "model\t\t: 1").replace(" avx512f avx512_vnni avx512_bf16", "")
+
+
+def hw(**over):
+    """A stored fingerprint's hardware fields (what machine_identity reads)."""
+    base = {"cpu_vendor": "AuthenticAMD", "cpu_family": 25, "cpu_model_number": 1, "cpu_stepping": 1,
+            "cpu_model": "AMD EPYC", "cpu_flags": ["avx", "avx2"], "cores_physical": 2, "cores_logical": 2,
+            "ram_bytes": 24 * env.GiB, "gpu": None, "gpu_driver": None, "microcode": "0x1000065"}
+    return {**base, **over}
+
+
+def test_cpuinfo_reads_vendor_family_model_stepping_and_the_relevant_flags():
+    cpu = env._cpuinfo(AVX512_EPYC)
+    assert (cpu.vendor, cpu.family, cpu.model_number, cpu.stepping, cpu.microcode) == (
+        "AuthenticAMD", 25, 17, 1, "0xa10113e")
+    assert cpu.flags == ("avx", "avx2", "avx512_bf16", "avx512_vnni", "avx512f", "fma", "sse4_2")
+
+
+def test_two_machines_that_differ_only_in_cpu_flags_get_different_ids():
+    """The issue's case: both read "AMD EPYC", same cores and RAM; one has AVX-512 with VNNI and BF16."""
+    avx512, avx2 = env._cpuinfo(AVX512_EPYC), env._cpuinfo(AVX2_EPYC)
+    assert avx512.model_name == avx2.model_name
+    assert env.machine_identity(hw(cpu_flags=avx512.flags)) != env.machine_identity(hw(cpu_flags=avx2.flags))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("cpu_vendor", "GenuineIntel"), ("cpu_family", 6), ("cpu_model_number", 17), ("cpu_stepping", 2),
+    ("cores_physical", 1), ("cores_logical", 4), ("ram_bytes", 48 * env.GiB), ("gpu", "NVIDIA H100"),
+])
+def test_every_hardware_field_enters_the_id(field, value):
+    assert env.machine_identity(hw(**{field: value})) != env.machine_identity(hw())
+
+
+def test_the_id_ignores_ram_jitter_driver_minor_microcode_and_flag_order():
+    a = env.machine_identity(hw(gpu="NVIDIA H200", gpu_driver="550.54.15"))
+    assert a == env.machine_identity(hw(gpu="NVIDIA H200", gpu_driver="550.90.07", microcode="0x1000066",
+                                        ram_bytes=24 * env.GiB + 5 * (1 << 20), cpu_flags=["avx2", "avx"]))
+    assert a != env.machine_identity(hw(gpu="NVIDIA H200", gpu_driver="560.28.03"))  # driver major
+
+
+def test_this_machines_id_is_its_fingerprints_identity_and_stable():
+    fp = fingerprint()
+    assert fp.machine_id == env.machine_identity(fp) == env.machine_identity(dataclasses.asdict(fp))
+    fingerprint.cache_clear()
+    try:
+        assert fingerprint().machine_id == fp.machine_id  # a fresh probe of the same machine
+    finally:
+        fingerprint.cache_clear()
+
+
+def test_a_fingerprint_stored_before_identity_v2_gets_an_id_apart_from_todays():
+    """Old rows lack vendor/family/model/stepping: their recomputed id never equals a new row's."""
+    old = {k: v for k, v in hw().items() if k not in ("cpu_vendor", "cpu_family", "cpu_model_number",
+                                                      "cpu_stepping", "microcode")}
+    assert env.machine_identity(old) != env.machine_identity(hw())
+    assert env.machine_identity(old) == env.machine_identity(dict(old))  # stable for the same stored data
 
 
 def test_git_sha_is_this_checkout():

@@ -19,13 +19,16 @@ import platform
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-import quantscope
 from quantscope.present.units import GiB
 from quantscope.result import EnvFingerprint
+from quantscope.version import __version__
 
 # Distribution names (as pip knows them) whose versions change what a run measures.
 PACKAGES = (
@@ -42,21 +45,61 @@ _FLAG_PATTERN = re.compile(
 _SUBPROCESS_TIMEOUT_S = 10.0
 
 
-def _cpuinfo() -> tuple[str, tuple[str, ...]]:
-    """CPU model name and the relevant subset of its feature flags, from /proc/cpuinfo (Linux)."""
-    model, flags = "", set()
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        text = ""
+@dataclass(frozen=True)
+class CpuInfo:
+    """What /proc/cpuinfo says about the first CPU: names, x86 family/model/stepping, relevant flags."""
+
+    model_name: str
+    flags: tuple[str, ...]
+    vendor: str | None = None
+    family: int | None = None
+    model_number: int | None = None
+    stepping: int | None = None
+    microcode: str | None = None
+
+
+def _int_or_none(value: str) -> int | None:
+    for base in (10, 16):  # x86 gives decimal; Arm's "CPU part" gives 0x..
+        try:
+            return int(value, base)
+        except ValueError:
+            continue
+    return None
+
+
+def _cpuinfo(text: str | None = None) -> CpuInfo:
+    """The first CPU's block of /proc/cpuinfo (Linux); `text` lets tests pass another machine's file.
+
+    x86 names the fields vendor_id / cpu family / model / stepping / microcode; Arm gives
+    "CPU implementer" / "CPU architecture" / "CPU part" / "CPU revision", read into the same slots.
+    """
+    if text is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            text = ""
+    first: dict[str, str] = {}
     for line in text.splitlines():
-        key, _, value = line.partition(":")
+        key, sep, value = line.partition(":")
         key = key.strip().lower()
-        if key in ("model name", "hardware", "cpu model") and not model:
-            model = value.strip()
-        elif key in ("flags", "features") and not flags:
-            flags = {f for f in value.split() if _FLAG_PATTERN.match(f)}
-    return model or platform.processor() or platform.machine() or "unknown", tuple(sorted(flags))
+        if sep and key not in first:  # the first processor's block decides (all cores alike here)
+            first[key] = value.strip()
+    flags = tuple(sorted({f for f in (first.get("flags") or first.get("features") or "").split()
+                          if _FLAG_PATTERN.match(f)}))
+    name = first.get("model name") or first.get("hardware") or first.get("cpu model") or ""
+
+    def number(*keys: str) -> int | None:
+        return next((_int_or_none(first[k]) for k in keys if k in first), None)
+
+    return CpuInfo(
+        model_name=name or platform.processor() or platform.machine() or "unknown",
+        flags=flags,
+        vendor=first.get("vendor_id") or first.get("cpu implementer"),
+        family=number("cpu family", "cpu architecture"),
+        model_number=number("model", "cpu part"),
+        stepping=number("stepping", "cpu revision"),
+        microcode=first.get("microcode"),
+    )
 
 
 def _gpu() -> tuple[str | None, str | None]:
@@ -129,7 +172,7 @@ def _git_sha() -> str | None:
     top-level check keeps a wheel installed inside some other repository's venv from reporting
     that repository's commit.
     """
-    pkg_dir = Path(quantscope.__file__).resolve().parent
+    pkg_dir = Path(__file__).resolve().parent  # env.py sits at the package's root
     git = shutil.which("git")
     if not git:
         return None
@@ -152,12 +195,46 @@ def _git_sha() -> str | None:
     return f"{sha}-dirty" if dirty else sha
 
 
-def _machine_id(cpu_model: str, cores_logical: int, ram_bytes: int, gpu: str | None) -> str:
-    """Short hash of what makes two machines' speed numbers comparable.
+# Machine identity, scheme 2 (issue 16). machine_id decides which stored rows count as "this machine"
+# (a resumed sweep reuses only those) and which rows may be compared side by side. It hashes what
+# decides which kernels run and how fast:
+#   CPU vendor, family, model number, stepping (x86; Arm's implementer/architecture/part/revision),
+#   the CPU's model name, the kernel-relevant feature flags (_FLAG_PATTERN: AVX2 vs AVX-512/VNNI/BF16/
+#   AMX pick different oneDNN/ggml kernels), physical and logical core counts, RAM in whole GiB,
+#   the GPU(s) and the NVIDIA driver's major version.
+# Left out, on purpose: microcode (an OS or BIOS update changes it on the same silicon; it is stored
+# so a comparison can show it), the kernel, packages (resume checks software separately), hostname.
+# Scheme 1 hashed only model name, logical cores, RAM and GPU: an AVX2 and an AVX-512 EPYC, both
+# "AMD EPYC", shared one id. The "v2|" prefix keeps every scheme-2 id apart from every scheme-1 id.
+#
+# Stores written before scheme 2: the store migration (store/migrations.py, step 2) recomputes each
+# row's id from its stored fingerprint with machine_identity. Those fingerprints lack vendor/family/
+# model/stepping, so an old row gets a different id than a row measured today on the same machine:
+# old rows stay readable and comparable among themselves (same stored hardware -> same id), rows of
+# different stored flags are told apart, and none is ever reused by a new sweep or compared with new
+# rows. Nothing is deleted.
+ID_SCHEME = 2
+
+
+def machine_identity(env: Mapping[str, Any]) -> str:
+    """12-hex-digit id of the hardware described by a fingerprint (EnvFingerprint or its stored dict).
 
     RAM is rounded to whole GiB: the kernel's MemTotal moves by a few MiB between boots.
+
+    >>> a = {"cpu_model": "AMD EPYC", "cpu_flags": ["avx2"], "cores_physical": 2, "cores_logical": 2,
+    ...      "ram_bytes": 8 << 30, "gpu": None, "gpu_driver": None}
+    >>> machine_identity(a) == machine_identity({**a, "cpu_flags": ["avx2", "avx512f"]})
+    False
     """
-    blob = f"{cpu_model}|{cores_logical}|{round(ram_bytes / GiB)}|{gpu or ''}"
+    d = asdict(env) if isinstance(env, EnvFingerprint) else env
+    driver = d.get("gpu_driver")
+    parts = [
+        f"v{ID_SCHEME}", d.get("cpu_vendor") or "", d.get("cpu_family"), d.get("cpu_model_number"),
+        d.get("cpu_stepping"), d.get("cpu_model") or "", ",".join(sorted(d.get("cpu_flags") or ())),
+        d.get("cores_physical"), d.get("cores_logical"), round((d.get("ram_bytes") or 0) / GiB),
+        d.get("gpu") or "", str(driver).split(".")[0] if driver else "",
+    ]
+    blob = "|".join("" if p is None else str(p) for p in parts)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -168,15 +245,15 @@ def fingerprint() -> EnvFingerprint:
     >>> fingerprint() is fingerprint()
     True
     """
-    cpu_model, flags = _cpuinfo()
+    cpu = _cpuinfo()
     logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
     physical = psutil.cpu_count(logical=False) or logical
     ram = psutil.virtual_memory().total
     gpu, driver = _gpu()
-    return EnvFingerprint(
-        machine_id=_machine_id(cpu_model, logical, ram, gpu),
-        cpu_model=cpu_model,
-        cpu_flags=flags,
+    fp = EnvFingerprint(
+        machine_id="",
+        cpu_model=cpu.model_name,
+        cpu_flags=cpu.flags,
         cores_physical=physical,
         cores_logical=logical,
         ram_bytes=ram,
@@ -185,9 +262,15 @@ def fingerprint() -> EnvFingerprint:
         os=platform.platform(),
         python=f"{platform.python_implementation()} {platform.python_version()}",
         packages=_packages(),
-        quantscope_version=quantscope.__version__,
+        quantscope_version=__version__,
         git_sha=_git_sha(),
+        cpu_vendor=cpu.vendor,
+        cpu_family=cpu.family,
+        cpu_model_number=cpu.model_number,
+        cpu_stepping=cpu.stepping,
+        microcode=cpu.microcode,
     )
+    return replace(fp, machine_id=machine_identity(fp))
 
 
 def physical_cores() -> int:

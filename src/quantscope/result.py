@@ -62,6 +62,14 @@ class EnvFingerprint:
     packages: dict[str, str]
     quantscope_version: str
     git_sha: str | None
+    # Added with machine identity v2 (issue 16); None in rows written before, where the OS did not say,
+    # or on non-x86 CPUs. Defaults keep old stored fingerprints loadable. env.machine_identity says
+    # which of them enter machine_id.
+    cpu_vendor: str | None = None
+    cpu_family: int | None = None
+    cpu_model_number: int | None = None
+    cpu_stepping: int | None = None
+    microcode: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EnvFingerprint:

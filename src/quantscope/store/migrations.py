@@ -6,16 +6,36 @@ This is the version of the *file layout* (tables, columns, indexes), kept apart 
 History (append only; never edit a step that has shipped, add a new one):
   1  2026-11-24  runs (one row per Result) + measurements (raw samples as little-endian float64),
                  indexes on key_hash, machine_id, status, model.
+  2  2026-11-29  machine identity scheme 2 (issue 16): every row's machine_id (column and env_json) is
+                 recomputed from its stored fingerprint by env.machine_identity. Rows written before
+                 lack CPU vendor/family/model/stepping, so they get ids apart from any row measured
+                 since: kept and readable, never reused by a resumed sweep nor compared with new rows.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from quantscope.env import machine_identity
+
+
+def _recompute_machine_ids(conn: sqlite3.Connection) -> None:
+    """Step 2: machine_id from the stored fingerprint (env.machine_identity), in column and JSON."""
+    rows = conn.execute("SELECT id, env_json FROM runs").fetchall()
+    for run_id, env_json in rows:
+        env = json.loads(env_json)
+        env["machine_id"] = machine_identity(env)
+        conn.execute("UPDATE runs SET machine_id = ?, env_json = ? WHERE id = ?",
+                     (env["machine_id"], json.dumps(env, sort_keys=True), run_id))
+
+
 # Each step is a tuple of single statements (no executescript: in Python 3.11 it commits any open
-# transaction first, which would break "all steps in one transaction").
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+# transaction first, which would break "all steps in one transaction"). A callable step rewrites
+# data in Python, inside the same transaction.
+MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] = (
     (
         """CREATE TABLE runs (
             id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: an id is never reused after delete
@@ -49,6 +69,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX runs_status ON runs(status)",
         "CREATE INDEX runs_model ON runs(model)",
     ),
+    (_recompute_machine_ids,),
 )
 
 STORE_SCHEMA = len(MIGRATIONS)
@@ -91,7 +112,10 @@ def migrate(conn: sqlite3.Connection) -> int | None:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for version in range(found, STORE_SCHEMA):
             for statement in MIGRATIONS[version]:
-                conn.execute(statement)
+                if callable(statement):
+                    statement(conn)
+                else:
+                    conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_version (version, applied_at, quantscope) VALUES (?, ?, ?)",
                 (version + 1, now, __version__),
