@@ -10,14 +10,14 @@ GPT-2's ln_1/ln_2 feed Conv1D layers (weights stored [in, out]); Gemma's RMSNorm
 (1 + weight), so its fold keeps that offset; Gemma 2/3 feed the MLP from pre_feedforward_layernorm.
 
 An architecture missing from the table gets the Llama pairs when every decoder layer has exactly
-those module names (logged, and `smooth_model` checks the logits after folding); otherwise it is refused.
+those module names (logged; the handler checks that the logits did not move after folding); otherwise it is refused.
 
 >>> TABLE["LlamaForCausalLM"][1]
 Pair(norm='post_attention_layernorm', linears=('mlp.gate_proj', 'mlp.up_proj'))
 >>> groups_for(None, "BertModel")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-quantscope.errors.UserError: smoothquant: no norm -> Linear mapping for architecture BertModel ...
+quantscope.errors.UserError: smoothquant: no norm -> Linear mapping for architecture BertModel; ...
 """
 
 from __future__ import annotations
