@@ -30,7 +30,7 @@ from quantscope.backends.base import Unsupported
 from quantscope.backends.llamacpp.options import FLASH, LlamaCppOptions
 from quantscope.env import physical_cores
 from quantscope.errors import FormatError, UserError
-from quantscope.methods import METHODS, check_quant, config_from_spec, overrides_reason
+from quantscope.methods import METHODS, check_quant, config_from_spec
 from quantscope.models.base import ModelArtifact
 from quantscope.spec import QuantSpec, RunSpec
 
@@ -114,10 +114,13 @@ class LlamaCppBackend:
         types = llama_ftypes()
         if method != "none" and (method not in types or method not in METHODS.names("llamacpp")):
             return f"llama.cpp offers no file type {method!r}; it has: {', '.join(sorted(types))}"
+        if spec.quant.overrides:  # a per-tensor policy (backends/llamacpp/policy.py)
+            from quantscope.backends.llamacpp.policy import policy_reason
+
+            reason = policy_reason(spec.quant)
+            if reason:
+                return reason
         llamacpp_options(spec)
-        reason = overrides_reason(spec, "per-tensor types (llama-quantize --tensor-type) are not wired yet")
-        if reason:
-            return reason
         if spec.device == "cuda" and not llama_cpp.llama_supports_gpu_offload():
             return (f"llama-cpp-python {llama_cpp.__version__} here is built without GPU offload "
                     "(llama_supports_gpu_offload() is false): rebuild it with CMAKE_ARGS=-DGGML_CUDA=on")
@@ -142,7 +145,13 @@ class LlamaCppBackend:
         if again and artifact.format != "gguf":
             raise UserError("--qparam requantize=true quantizes a GGUF source's own tensors; "
                             "this source is not a GGUF")
-        path, facts, file_meta = ensure_gguf(artifact, spec.seed, target, again)
+        if spec.quant.overrides:  # one type per tensor: written from the F32 GGUF (policy.py)
+            from quantscope.backends.llamacpp.policy import ensure_policy_gguf
+
+            path, facts, file_meta = ensure_policy_gguf(artifact, spec.seed, spec.quant)
+            target = "policy"
+        else:
+            path, facts, file_meta = ensure_gguf(artifact, spec.seed, target, again)
         threads = opts.n_threads or spec.workload.threads or physical_cores()
         # llama.cpp's log is kept (not printed) from here to close(): its errors go into our messages.
         self._log = captured_log()
