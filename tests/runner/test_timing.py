@@ -63,3 +63,37 @@ def test_stop_rules():
     assert stop_rule([10, 20, 30], 0.1, wl) is None
     assert stop_rule([10, 20, 30, 10, 20], 0.1, wl) == "max_reps"
     assert stop_rule([10, 20, 30], 11, wl) == "max_seconds"
+
+
+class FakeCpu:
+    """A CpuSampler on the fake clock: we use one core while the clock runs; others use `others` cores."""
+
+    logical_cores = 2
+
+    def __init__(self, clock: FakeClock, others: float):
+        self.clock, self.others = clock, others
+
+    def snapshot(self):
+        from quantscope.metrics.contention import CpuSnapshot
+
+        wall = self.clock.ns / 1e9
+        return CpuSnapshot(wall_s=wall, busy_s=(1.0 + self.others) * wall, own_s=wall, steal_s=0.0)
+
+
+@pytest.mark.parametrize("others, flagged", [(1.0, True), (0.0, False)])
+def test_a_run_beside_a_cpu_bound_competitor_is_flagged_and_alone_it_is_not(others, flagged):
+    clock = FakeClock()
+    wl = WorkloadSpec(prompt_tokens=4, gen_tokens=4, warmup=1, min_reps=3, max_reps=4, ci_target=0.5)
+    runs = timed_workload(FakeRuntime(clock), np.zeros((1, 4), dtype=np.int64), wl, clock=clock,
+                          cpu=FakeCpu(clock, others))
+    assert [r.others_cores for r in runs.reps] == pytest.approx([others] * len(runs.reps))
+    info = runs.contention()
+    assert info["flagged"] is flagged and info["share"] == pytest.approx(others / 2)
+    assert runs.decode_tps(1) == pytest.approx([200.0] * 3)  # flagged, not redone or dropped
+
+
+def test_without_a_sampler_contention_is_not_measured():
+    clock = FakeClock()
+    wl = WorkloadSpec(prompt_tokens=4, gen_tokens=4, warmup=0, min_reps=2, max_reps=2)
+    runs = timed_workload(FakeRuntime(clock), np.zeros((1, 4), dtype=np.int64), wl, clock=clock)
+    assert runs.contention() == {"measured": False}

@@ -42,6 +42,10 @@ def speed_measurements(runs: TimedRuns, spec: RunSpec) -> list[Measurement]:
         Measurement("ttft_s", "s", [r.prefill_s for r in runs.reps], False),
         Measurement("token_latency_s", "s", [s for r in runs.reps for s in r.step_s], False),
     ]
+    others = [r.others_cores for r in runs.reps]
+    if runs.reps and all(c is not None for c in others):
+        out.append(Measurement("others_cpu_cores", "cores", others, False,
+                               {k: v for k, v in runs.contention().items() if k != "measured"}))
     energies = [r.energy_j for r in runs.reps]
     if all(e is not None for e in energies):
         tokens = wl.batch * (wl.prompt_tokens + wl.gen_tokens)
@@ -83,6 +87,7 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
     Exceptions propagate: the worker turns them into failed / oom rows.
     """
     from quantscope.env import fingerprint
+    from quantscope.metrics.contention import CpuSampler
     from quantscope.metrics.energy import EnergyMeter
     from quantscope.metrics.memory import PeakRSS
     from quantscope.models import resolve
@@ -116,8 +121,10 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
             return done("unsupported", reason=str(e), info=info)
         load_s = time.perf_counter() - t_load
         ids, info["prompt"] = prompt_ids(backend, spec.workload.prompt_tokens, spec.workload.batch, spec.seed)
-        runs = timed_workload(backend, ids, spec.workload, energy=None if energy_reason else meter.read)
-    info.update(stop_rule=runs.stop_rule, reps=len(runs.reps), discarded_stalls=runs.discarded_stalls)
+        runs = timed_workload(backend, ids, spec.workload, energy=None if energy_reason else meter.read,
+                              cpu=CpuSampler())
+    info.update(stop_rule=runs.stop_rule, reps=len(runs.reps), discarded_stalls=runs.discarded_stalls,
+                contention=runs.contention())
     measurements = speed_measurements(runs, spec)
     weight_bytes = backend.weight_bytes()
     # A converting backend loads another file than the source (an ONNX graph, a quantized GGUF): its size.

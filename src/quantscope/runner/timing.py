@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from quantscope.metrics.contention import CpuSampler, contention_info, others_cores
 from quantscope.metrics.stats import describe
 from quantscope.spec import WorkloadSpec
 
@@ -37,6 +38,8 @@ class Rep:
     prefill_s: float
     step_s: list[float]
     energy_j: float | None = None
+    others_cores: float | None = None  # other processes' CPU use during this rep (metrics/contention.py)
+    steal_cores: float | None = None
 
 
 @dataclass
@@ -46,6 +49,15 @@ class TimedRuns:
     discarded_stalls: int = 0
     warmup_reps: int = 0
     wall_s: float = 0.0
+    logical_cores: int = 0  # of the CpuSampler; 0 when contention was not sampled
+
+    def contention(self) -> dict:
+        """Others' CPU use over the kept reps and whether it flags the run (contention_info)."""
+        cores = [r.others_cores for r in self.reps if r.others_cores is not None]
+        steal = [r.steal_cores for r in self.reps if r.steal_cores is not None]
+        if not cores:
+            return {"measured": False}
+        return contention_info(cores, self.logical_cores, sum(steal) / len(steal) if steal else None)
 
     def decode_tps(self, batch: int) -> list[float]:
         return [batch * len(r.step_s) / sum(r.step_s) for r in self.reps]
@@ -90,13 +102,16 @@ def timed_workload(
     wl: WorkloadSpec,
     energy: Callable[[], float] | None = None,
     clock: Callable[[], int] = time.perf_counter_ns,
+    cpu: CpuSampler | None = None,
 ) -> TimedRuns:
     """Warm up (never counted), then repeat until `stop_rule` says stop.
 
     `energy`, when given, returns a cumulative joule counter; it is read outside the clocked region.
     `clock` (nanoseconds) times the reps and the stop rule's elapsed time; tests pass a fake one.
+    `cpu`, when given, samples other processes' CPU time around each rep (also outside the clocked
+    region, beside the stall canary): contention is recorded per rep, never a reason to redo one.
     """
-    runs = TimedRuns(warmup_reps=wl.warmup)
+    runs = TimedRuns(warmup_reps=wl.warmup, logical_cores=cpu.logical_cores if cpu else 0)
     start = clock()
     for _ in range(wl.warmup):
         one_rep(backend, input_ids, wl.gen_tokens, clock)
@@ -105,7 +120,12 @@ def timed_workload(
     while True:
         before = spin_probe()
         e0 = energy() if energy else None
+        c0 = cpu.snapshot() if cpu else None
         rep = one_rep(backend, input_ids, wl.gen_tokens, clock)
+        if cpu:
+            c1 = cpu.snapshot()
+            rep.others_cores = others_cores(c0, c1)
+            rep.steal_cores = (c1.steal_s - c0.steal_s) / max(c1.wall_s - c0.wall_s, 1e-9)
         if energy:
             rep.energy_j = energy() - e0
         after = spin_probe()
