@@ -80,7 +80,7 @@ def context_length(artifact: ModelArtifact) -> int | None:
         config_path = Path(artifact.path) / "config.json"
         try:
             config = json.loads(config_path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None  # resolve() already refused an unreadable config; nothing to add here
         return context_from_config(config) if isinstance(config, dict) else None
     return None

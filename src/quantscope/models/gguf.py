@@ -262,7 +262,11 @@ def validate_gguf(path: str) -> dict[str, Any]:
 
     def field(key: str) -> Any:
         f = reader.get_field(key)
-        return f.contents() if f is not None else None
+        try:
+            return f.contents() if f is not None else None
+        except (ValueError, IndexError) as e:  # UnicodeDecodeError: a string value that is not UTF-8
+            raise FormatError(f"GGUF file {path} is corrupt: metadata key {key!r} cannot be read "
+                              f"({type(e).__name__}); re-copy or re-convert it") from None
 
     arch = field("general.architecture")
     return {

@@ -34,7 +34,7 @@ def read_config(folder: Path) -> dict:
                           "folder that holds config.json, or a .gguf file")
     try:
         config = json.loads(cfg_path.read_text())
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: nested too deep
         raise FormatError(f"{cfg_path} is not valid JSON ({e}); re-copy it") from None
     if not isinstance(config, dict):
         raise FormatError(f"{cfg_path} is not a JSON object; re-copy it")
@@ -49,7 +49,7 @@ def _check_index(folder: Path) -> None:
     try:
         weight_map = json.loads(index.read_text()).get("weight_map", {})
         shards = set(weight_map.values())
-    except (UnicodeDecodeError, ValueError, AttributeError) as e:
+    except (UnicodeDecodeError, ValueError, AttributeError, RecursionError) as e:
         raise FormatError(f"{index} is not a valid safetensors index ({e}); re-copy it") from None
     missing = sorted(s for s in shards if not (folder / s).is_file())
     if missing:

@@ -112,7 +112,7 @@ def check_safetensors(path: str | os.PathLike) -> dict:
         raw = f.read(n)
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: "[[[[…" nested too deep
         raise FormatError(f"safetensors file {name} has a header that is not valid JSON ({e}); "
                           "re-copy or re-convert it") from None
     if not isinstance(header, dict):
