@@ -6,7 +6,9 @@ a crash or OOM must cost only the worker).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import time
 from typing import Any
 
@@ -81,6 +83,21 @@ def bandwidth_measurements(runs: TimedRuns, spec: RunSpec, weight_bytes: int, en
     ], {"machine_bandwidth": bw}
 
 
+@contextlib.contextmanager
+def gpu_telemetry(spec: RunSpec):
+    """NVML telemetry around the timed work of a CUDA run (None on CPU; the reason kept if unreadable)."""
+    if spec.device != "cuda":
+        yield None
+        return
+    from quantscope.metrics.gpu_telemetry import GpuTelemetry
+
+    # torch's "cuda" is the first visible device; NVML ignores CUDA_VISIBLE_DEVICES and counts every GPU
+    # (in PCI order, as CUDA does with CUDA_DEVICE_ORDER=PCI_BUS_ID), so map a numeric first entry.
+    first = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    with GpuTelemetry(device_index=int(first) if first.isdigit() else 0) as tel:
+        yield tel
+
+
 def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
     """Measure `spec` in this process and return its Result (status ok or unsupported).
 
@@ -121,11 +138,16 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
             return done("unsupported", reason=str(e), info=info)
         load_s = time.perf_counter() - t_load
         ids, info["prompt"] = prompt_ids(backend, spec.workload.prompt_tokens, spec.workload.batch, spec.seed)
-        runs = timed_workload(backend, ids, spec.workload, energy=None if energy_reason else meter.read,
-                              cpu=CpuSampler())
+        with gpu_telemetry(spec) as tel:
+            runs = timed_workload(backend, ids, spec.workload, energy=None if energy_reason else meter.read,
+                                  cpu=CpuSampler())
     info.update(stop_rule=runs.stop_rule, reps=len(runs.reps), discarded_stalls=runs.discarded_stalls,
                 contention=runs.contention())
     measurements = speed_measurements(runs, spec)
+    if tel is not None:
+        measurements += [Measurement(*row) for row in tel.measurements_data()]
+        tokens = len(runs.reps) * spec.workload.batch * (spec.workload.prompt_tokens + spec.workload.gen_tokens)
+        info["gpu_telemetry"] = tel.info(tokens)
     weight_bytes = backend.weight_bytes()
     # A converting backend loads another file than the source (an ONNX graph, a quantized GGUF): its size.
     file_bytes = info.get("file_bytes") or artifact.file_bytes
