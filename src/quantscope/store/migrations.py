@@ -10,6 +10,8 @@ History (append only; never edit a step that has shipped, add a new one):
                  recomputed from its stored fingerprint by env.machine_identity. Rows written before
                  lack CPU vendor/family/model/stepping, so they get ids apart from any row measured
                  since: kept and readable, never reused by a resumed sweep nor compared with new rows.
+  3  2026-11-29  claims (issue 21): the configuration a sweep is measuring, and the machine's one measuring
+                 slot (key_hash '*'), with the owner's pid, process start time and host; store/claims.py.
 """
 
 from __future__ import annotations
@@ -70,6 +72,18 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
         "CREATE INDEX runs_model ON runs(model)",
     ),
     (_recompute_machine_ids,),
+    (
+        """CREATE TABLE claims (
+            key_hash TEXT NOT NULL,                -- the configuration claimed; '*' = the measuring slot
+            machine_id TEXT NOT NULL,
+            owner TEXT NOT NULL,                   -- a random token per sweep process
+            pid INTEGER NOT NULL,
+            pid_started TEXT NOT NULL,             -- the process's start time ('' if unknown): pids are reused
+            host TEXT NOT NULL,
+            claimed_at TEXT NOT NULL,
+            PRIMARY KEY (key_hash, machine_id)
+        )""",
+    ),
 )
 
 STORE_SCHEMA = len(MIGRATIONS)

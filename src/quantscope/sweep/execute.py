@@ -144,13 +144,27 @@ Hook = Callable[..., Any]
 
 def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
               on_start: Hook | None = None, on_done: Hook | None = None,
-              executor: Executor | None = None) -> SweepOutcome:
+              executor: Executor | None = None, claims=None, on_wait: Hook | None = None) -> SweepOutcome:
     """Measure every step that is not reused through `executor` (default: LocalExecutor), storing each
     row as soon as it exists. Only this driver writes the store; the executor returns Results.
 
-    on_start(index, step) and on_done(index, row) let a caller draw progress; they do no work here.
+    Each configuration is claimed in the store before it runs, and the machine's measuring slot held
+    while it runs (store/claims.py; `claims` defaults to this store's): a configuration another sweep
+    has claimed is put off to the end, and then its row is taken once that sweep stores it, so two
+    sweeps on one store measure each configuration once and never two at the same time.
+
+    on_start(index, step) and on_done(index, row) let a caller draw progress, on_wait(holder) say that
+    another sweep holds what this one waits for; they do no work here.
     """
+    from quantscope.store.claims import SLOT, Claims
+
     executor = executor or LocalExecutor()
+    own_claims = claims is None
+    claims = claims or Claims(st.path, env.machine_id)
+    # the slot keeps measurements on this machine apart; an executor elsewhere (a cluster) spreads them
+    one_at_a_time = executor.name == "local"
+    newest = st.results(limit=1)
+    start_id = newest[0][0] if newest else 0  # a row of ours-to-be with a higher id: another sweep's
     reference = _Reference()
     done: dict[int, Row] = {}
     in_flight: dict[int, tuple[str, float]] = {}  # handed to the executor, no result yet: (started_at, t0)
@@ -162,7 +176,29 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
         if on_done:
             on_done(i, done[i])
 
+    def measured_meanwhile(i: int) -> bool:
+        """Whether another sweep stored this configuration since this one began: take its row."""
+        rows = st.results(key_hash=steps[i].spec.key_hash(), machine_id=env.machine_id, limit=1)
+        if not rows or rows[0][0] <= start_id or rows[0][1].status == "interrupted":
+            return False
+        claims.release(steps[i].spec.key_hash())
+        finish(i, rows[0][1], reused_id=rows[0][0])
+        return True
+
+    def job(i: int) -> Job:
+        spec = steps[i].spec
+        if spec.quality.enabled and reference_spec(spec) != spec:  # the reference may be another's to run
+            claims.wait_for(reference_spec(spec).key_hash(), on_wait)
+            claims.release(reference_spec(spec).key_hash())
+        ref_file = reference.file_for(st, spec, timeout)
+        is_ref = spec.quality.enabled and reference_spec(spec) == spec
+        if one_at_a_time:
+            claims.wait_for(SLOT, on_wait)  # one measurement at a time on this machine
+        in_flight[i] = (now_iso(), time.perf_counter())
+        return Job(i, spec, timeout, reference_file=ref_file, is_reference=is_ref)
+
     def jobs() -> Iterator[Job]:
+        later = []
         for i, step in enumerate(steps):
             if on_start:
                 on_start(i, step)
@@ -173,19 +209,32 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
             if unknown is not None:
                 finish(i, unknown)
                 continue
-            in_flight[i] = (now_iso(), time.perf_counter())
-            ref_file = reference.file_for(st, step.spec, timeout)
-            is_ref = step.spec.quality.enabled and reference_spec(step.spec) == step.spec
-            yield Job(i, step.spec, timeout, reference_file=ref_file, is_reference=is_ref)
+            if claims.claim(step.spec.key_hash()) is not None:
+                later.append(i)  # another sweep measures it now: its row is taken at the end
+                continue
+            if not measured_meanwhile(i):
+                yield job(i)
+        for i in later:
+            if on_start:
+                on_start(i, steps[i])
+            claims.wait_for(steps[i].spec.key_hash(), on_wait)  # sleeps until the other sweep releases it
+            if not measured_meanwhile(i):  # the other sweep was stopped before storing it: ours to measure
+                yield job(i)
 
     outcome = SweepOutcome()
     try:
-        for job, result in executor.execute(jobs()):
-            in_flight.pop(job.index, None)
-            finish(job.index, result)
+        for job_done, result in executor.execute(jobs()):
+            in_flight.pop(job_done.index, None)
+            finish(job_done.index, result)
+            if one_at_a_time:
+                claims.release(SLOT)
+            claims.release(job_done.spec.key_hash())
     except KeyboardInterrupt:
         outcome.interrupted = True
         for i, (started_at, t0) in sorted(in_flight.items()):
             finish(i, interrupted_row(steps[i].spec, env, started_at, time.perf_counter() - t0))
+    finally:
+        if own_claims:
+            claims.close()  # every claim of this sweep released, whatever ended it
     outcome.rows = [done[i] for i in sorted(done)]
     return outcome
