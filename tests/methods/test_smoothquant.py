@@ -186,3 +186,22 @@ def test_calibration_text_shorter_than_asked_is_one_line():
     with pytest.raises(UserError) as e:
         calibration_batches(config.calibration, lambda text: None, VOCAB)
     assert "\n" not in str(e.value) and "fewer than" in str(e.value)
+
+
+def test_simulated_w8a8_gives_the_quality_of_the_real_int8_path():
+    """The fake-quant fallback (quality only, where no kernel runs) tracks torchao's int8 kernels."""
+    x = ids(9, rows=2)
+    ref = logits(tiny_llama(), x)
+    for act in ("dynamic", "static"):
+        real, sim = tiny_llama(), tiny_llama()
+        quantize(real, "smoothquant-w8a8", activation=act)
+        config = config_from_spec(QuantSpec(method="smoothquant-w8a8", params=(("activation", act),)), "torchao")
+        handler = handler_for(config)
+        handler.prepare(config, sim, None, None)
+        with torch.no_grad():
+            for i in range(CAL_BATCHES):
+                sim(input_ids=ids(100 + i))
+        facts = handler.convert_simulated(config, sim)
+        assert "speed not measured" in facts["kernel"]
+        assert all(type(m.weight).__name__ == "Parameter" for m in sim.modules() if isinstance(m, torch.nn.Linear))
+        assert rel_error(sim, ref, x) == pytest.approx(rel_error(real, ref, x), rel=0.15)

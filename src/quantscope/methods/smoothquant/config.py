@@ -103,6 +103,30 @@ class W8A8Handler:
             self.check.attach(model)
 
     def convert(self, config: W8A8, model: Any, spec: Any, select: Any) -> dict[str, Any]:
+        facts, keep, absmax = self._smooth(config, model, select)
+        if config.activation == "static":
+            facts["static_act_absmax"] = _quantize_static(model, config, keep, absmax)
+            facts.update(_count(model))
+        else:
+            facts.update(_quantize_dynamic(model, config, keep))
+        return facts
+
+    def convert_simulated(self, config: W8A8, model: Any, select: Any = None) -> dict[str, Any]:
+        """convert's smoothing, then W8A8 simulated in float (fake-quant): for quality where this
+        machine has no int8 kernel for the variant. Its speed means nothing and is never reported."""
+        from quantscope.methods.smoothquant.smooth import simulate_w8a8
+
+        facts, keep, absmax = self._smooth(config, model, select)
+        static = config.activation == "static"
+        modules = dict(model.named_modules())
+        for name in [n for n in modules if keep(n)]:
+            if static and name not in absmax:
+                raise UserError(f"{config.method}: {name} saw no calibration input; static scales need one")
+            simulate_w8a8(modules[name], absmax[name][0] if static else None)
+        return {**facts, "kernel": "simulated (fake-quant): quality only, speed not measured"}
+
+    def _smooth(self, config: W8A8, model: Any, select: Any) -> tuple[dict[str, Any], Any, dict]:
+        """Remove the hooks, fold the scales (smoothquant only), check the logits did not move."""
         from quantscope.methods.smoothquant.smooth import smooth_groups
 
         obs, check_ = self.observer, self.check
@@ -118,16 +142,12 @@ class W8A8Handler:
                                 "the norm -> Linear mapping does not fit this model")
             facts["smoothquant"] = {"alpha": config.alpha_value, "groups": len(chosen),
                                     "alpha_per_group": chosen, "fold_logits_rel_change": change}
-        if config.activation == "static":
-            facts["static_act_absmax"] = _quantize_static(model, config, keep, self._input_absmax(obs))
-            facts.update(_count(model))
-            facts["activation"] = "int8 per tensor, static (calibrated scale per Linear)"
-        else:
-            facts.update(_quantize_dynamic(model, config, keep))
-            facts["activation"] = "int8 per token, dynamic"
+        facts["activation"] = ("int8 per tensor, static (calibrated scale per Linear)"
+                               if config.activation == "static" else "int8 per token, dynamic")
         facts["weight"] = "int8 per output channel, symmetric"
+        absmax = self._input_absmax(obs)
         self.observer, self.check, self.groups = None, None, []
-        return facts
+        return facts, keep, absmax
 
     def _input_absmax(self, obs: Any) -> dict[str, tuple[float, int]]:
         """Linear name -> (max|X| of its input after smoothing, input ndim)."""

@@ -206,3 +206,14 @@ def smooth_groups(groups: list[Group], observer: Observer, alpha: float | str,
         observer.absmax[g.norm_name] = amax / s
         chosen[g.norm_name] = a
     return chosen
+
+
+def simulate_w8a8(linear: Any, static_absmax: float | None) -> None:
+    """Make `linear` compute fake-quantized W8A8 in float, in place: its weight rounded to int8 per
+    row and back, its input rounded by a pre-hook (per token, or per tensor with `static_absmax`)."""
+    import torch
+
+    with torch.no_grad():
+        linear.weight.copy_(fake_weight(linear.weight.float()).to(linear.weight.dtype))
+    linear.register_forward_pre_hook(lambda _m, args: (fake_act(args[0].float(), static_absmax)
+                                                       .to(args[0].dtype), *args[1:]))
