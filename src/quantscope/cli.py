@@ -125,6 +125,9 @@ def _register_commands() -> None:
 
     app.command("estimate")(estimate_cmd)
     app.command("fit")(fit_cmd)
+    from quantscope.commands.search import search_cmd
+
+    app.command("search")(search_cmd)
 
 
 _register_commands()
