@@ -205,3 +205,12 @@ def test_simulated_w8a8_gives_the_quality_of_the_real_int8_path():
         assert "speed not measured" in facts["kernel"]
         assert all(type(m.weight).__name__ == "Parameter" for m in sim.modules() if isinstance(m, torch.nn.Linear))
         assert rel_error(sim, ref, x) == pytest.approx(rel_error(real, ref, x), rel=0.15)
+
+
+def test_cli_refuses_alpha_outside_0_1_with_exit_2_before_running_anything(tmp_path):
+    from helpers.cli import assert_one_line_error, qs
+
+    p = qs("run", "--model", "synthetic:tiny-llama", "--backend", "torchao", "--quant", "smoothquant-w8a8",
+           "--qparam", "alpha=1.5", "--no-quality", store=tmp_path / "s.sqlite")
+    assert_one_line_error(p, 2, "alpha=1.5 is outside [0, 1]")
+    assert "stored as run" not in p.stdout  # nothing measured, nothing stored
