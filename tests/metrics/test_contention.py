@@ -84,7 +84,7 @@ def test_wait_quiet_returns_once_the_machine_is_quiet_and_gives_up_when_bounded(
     assert not out["quiet"] and out["waited_s"] == pytest.approx(3.0) and out["share"] == pytest.approx(0.75)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_real_cpu_bound_competitor_is_seen():
     """Ground truth: a child spinning on one core for ~1 s; our sampler must see at least half a core of
     it (the rest of the machine may be busy too, which only adds)."""

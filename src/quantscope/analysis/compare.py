@@ -117,3 +117,26 @@ def mean_difference(base: Sequence[float], other: Sequence[float]) -> Difference
     ma, sa = _mean_se(a)
     mb, sb = _mean_se(b)
     return Difference(mb - ma, math.sqrt(sa**2 + sb**2), False)
+
+
+def contended(r) -> bool:
+    """Whether a stored run was flagged: other processes used more than the set share of the cores
+    during its timed work (metrics/contention.py). Rows stored before the flag existed read False."""
+    return bool((r.info.get("contention") or {}).get("flagged"))
+
+
+def contention_notes(rows) -> list[str]:
+    """One line naming the flagged runs among (run id, Result) pairs, or none.
+
+    >>> contention_notes([])
+    []
+    """
+    flagged = [(i, r.info["contention"]) for i, r in rows if contended(r)]
+    if not flagged:
+        return []
+    ids = ", ".join(str(i) for i, _ in sorted(flagged, key=lambda x: x[0]))
+    worst = max(c["others_cores_mean"] for _, c in flagged)
+    share = flagged[0][1]["threshold_share"]
+    return [f"Contended: run(s) {ids} were measured while other processes used more than {share:.0%} of the "
+            f"cores (up to {worst:.2f} cores on average): their speed is what was left over, lower than this "
+            "machine gives alone; rerun them on a quiet machine (sweep --force)."]

@@ -110,6 +110,36 @@ def _machine_bandwidth(s: Summary) -> str:
     return f"{fmt_rate_gbps(machine)} ({bw.meta.get('threads')} threads)" if machine else NONE
 
 
+def _others_cpu(s: Summary) -> str:
+    c = s.result.info.get("contention") or {}
+    return f"{c['others_cores_mean']:.2f}" if c.get("measured") else NONE
+
+
+def _contended(s: Summary) -> str:
+    """The flag beside others' CPU use (metrics/contention.py): the row's speed is what was left over."""
+    return "contended" if (s.result.info.get("contention") or {}).get("flagged") else ""
+
+
+def _gpu(name: str, digits: int = 3) -> Callable[[Summary], str]:
+    """Mean / peak of an NVML series sampled through the timed work (metrics/gpu_telemetry.py)."""
+    def value(s: Summary) -> str:
+        t = (s.result.info.get("gpu_telemetry") or {}).get(name)
+        return f"{t['mean']:.{digits}g} / {t['peak']:.{digits}g}" if t else NONE
+    return value
+
+
+def _task_acc(s: Summary) -> str:
+    """lm-eval accuracy per task, ± its SE: `quantscope_cloze 41.5 ± 3.5` (several joined by "; ")."""
+    from quantscope.quality.tasks.outcomes import accuracy, task_results
+
+    found = task_results(s.result)
+    if not found:
+        return NONE
+    many = len(found) > 1
+    return "; ".join((f"{task}{'' if metric == 'acc' else ' ' + metric} " if many else "")
+                     + fmt_pm(*(x * 100 for x in accuracy(m)[:2]), 4, 2) for (task, metric), m in found.items())
+
+
 def _energy(s: Summary) -> str:
     return _stat("energy")(s) if s.energy else s.energy_note  # why it was not measured, never a guess
 
@@ -142,6 +172,14 @@ ROOFLINE = _speed("of roofline", "bandwidth_fraction", "ci", with_n=True, unit="
 MACHINE_BW = Column("machine read bandwidth", "", _machine_bandwidth)
 ENERGY = Column("energy", "J/token", _energy, lambda s: f"N={s.energy.n}" if s.energy else "", "95% CI",
                 higher_is_better=False, text=True)
+OTHERS_CPU = Column("others' CPU", "cores", _others_cpu, _contended, "mean over the timed work",
+                    higher_is_better=False, optional=True)
+GPU_UTIL = Column("GPU busy mean / peak", "%", _gpu("gpu_util_pct"), higher_is_better=None, optional=True)
+GPU_MEM_UTIL = Column("GPU memory busy mean / peak", "%", _gpu("gpu_mem_util_pct"), optional=True)
+GPU_POWER = Column("GPU power mean / peak", "W", _gpu("gpu_power_w"), higher_is_better=False, optional=True)
+GPU_TEMP = Column("GPU temperature mean / peak", "°C", _gpu("gpu_temp_c"), higher_is_better=False, optional=True)
+GPU_CLOCK = Column("SM clock mean / peak", "MHz", _gpu("gpu_sm_clock_mhz", 4), optional=True)
+TASK_ACC = Column("task acc", "%", lambda s: _task_acc(s), spread="SE", higher_is_better=True, optional=True)
 STARTED = Column("started (UTC)", "", lambda s: s.result.started_at.replace("+00:00", ""), text=True)
 RUN_TIME = Column("run time", "s", lambda s: f"{s.result.duration_s:.1f}")
 
@@ -149,22 +187,23 @@ RUN_TIME = Column("run time", "s", lambda s: f"{s.result.duration_s:.1f}")
 RESULTS = (RUN, MODEL, CONFIG, DEVICE, STATUS_REASON, DECODE_SD, PREFILL_SD, TTFT_SD, PEAK_RSS, WEIGHTS, PPL,
            KLD, STARTED)
 REPORT = (RUN, CONFIG, STATUS, DECODE_CI_N, PREFILL_CI_N, TTFT_CI_N, TOKEN_P50_P99, PEAK_RSS, WEIGHTS, FILE,
-          PPL, KLD, TOP1, RUN_TIME)
-EFFICIENCY = (CONFIG, DECODE_CI_N, WEIGHTS, ACHIEVED_BW, ROOFLINE, MACHINE_BW, ENERGY)
-EVIDENCE = (DECODE_CI_N, PREFILL_CI, PEAK_RSS, WEIGHTS, KLD, TOP1, PPL)
+          PPL, KLD, TOP1, TASK_ACC, OTHERS_CPU, RUN_TIME)
+EFFICIENCY = (CONFIG, DECODE_CI_N, WEIGHTS, ACHIEVED_BW, ROOFLINE, MACHINE_BW, ENERGY, GPU_UTIL, GPU_MEM_UTIL,
+              GPU_POWER, GPU_TEMP, GPU_CLOCK)
+EVIDENCE = (DECODE_CI_N, PREFILL_CI, PEAK_RSS, WEIGHTS, KLD, TOP1, PPL, TASK_ACC)
 
 
 def sweep_columns(baseline: Summary | None) -> tuple[Column, ...]:
     """The table at the end of a sweep: speed ± 95 % CI, the decode ratio against `baseline`."""
     return (RUN, CONFIG, STATUS, DECODE_CI, ratio_column("decode", baseline), PREFILL_CI, PEAK_RSS, WEIGHTS,
-            PPL, KLD, TOP1)
+            PPL, KLD, TOP1, TASK_ACC, acc_drop_column(baseline), OTHERS_CPU)
 
 
 def compare_columns(base: Summary) -> tuple[Column, ...]:
     """`quantscope compare`: every figure beside its ratio or difference against `base`."""
     return (RUN, CONFIG, DECODE_CI_N, ratio_column("decode", base), PREFILL_CI_N, ratio_column("prefill", base),
             bytes_against("peak RSS", "peak_rss_bytes", base), bytes_against("weights", "weight_bytes", base),
-            KLD, kld_difference(base))
+            KLD, kld_difference(base), TASK_ACC, acc_drop_column(base), OTHERS_CPU)
 
 
 def ratio_column(metric: str, base: Summary | None) -> Column:
@@ -211,6 +250,21 @@ def kld_difference(base: Summary) -> Column:
         d = mean_difference(kb.samples, ko.samples)
         return f"{d.diff:+.3g} ± {d.se:.1g}" + (" (paired)" if d.paired else "")
     return Column("ΔKLD", "nat", value, higher_is_better=False)
+
+
+def acc_drop_column(base: Summary | None) -> Column:
+    """Task accuracy lost against `base` (base minus row) ± SE, in points; paired on the same documents
+    (analysis.tasks). The worst task when several were evaluated."""
+    def value(s: Summary) -> str:
+        if base is None or s.run_id == base.run_id or not s.ok:
+            return NONE
+        from quantscope.analysis.tasks import worst_drop
+
+        d = worst_drop(base.result, s.result)
+        if d is None:
+            return NONE
+        return fmt_pm(d.drop * 100, d.se * 100, 3, 2) + ("" if d.paired else " (unpaired)")
+    return Column("acc drop", "points", value, spread="SE", higher_is_better=False, optional=True)
 
 
 def shown(columns: Sequence[Column], summaries: Sequence[Summary]) -> list[Column]:

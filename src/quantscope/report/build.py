@@ -39,11 +39,12 @@ def join_sections(pages: list[str]) -> str:
 def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraints, notes: list[str],
                  st=None, sections: list[tuple[str, list, list[str]]] | None = None) -> Path:
     """Write the report of `rows`; with `sections` [(title, rows, notes)], one section per group instead."""
+    from quantscope.analysis.compare import contention_notes
     from quantscope.report.html import render_report, write_report
 
     if sections:
-        pages = [render_report(r, goal=goal, constraints=constraints, notes=n + budget_notes(r), title=t)
-                 for t, r, n in sections]
+        pages = [render_report(r, goal=goal, constraints=constraints, notes=n + budget_notes(r)
+                               + contention_notes(r), title=t) for t, r, n in sections]
         return write_report(out, join_sections(pages))
 
     baseline_id = None
@@ -55,5 +56,5 @@ def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraint
             raise UserError(f"baseline {baseline} is not among the report's rows (another model, workload "
                             "or machine): pick one from `quantscope results`")
     html = render_report(rows, baseline_id=baseline_id, goal=goal, constraints=constraints,
-                         notes=notes + budget_notes(rows))
+                         notes=notes + budget_notes(rows) + contention_notes(rows))
     return write_report(out, html)

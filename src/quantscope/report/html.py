@@ -38,8 +38,8 @@ def result_row(s: Summary, cols=columns.REPORT) -> dict[str, Any]:
             "reference": s.is_reference, "cells": [c.cell(s) for c in cols]}
 
 
-def efficiency_row(s: Summary) -> dict[str, Any]:
-    return {"cells": [c.cell(s) for c in columns.EFFICIENCY]}
+def efficiency_row(s: Summary, cols=columns.EFFICIENCY) -> dict[str, Any]:
+    return {"cells": [c.cell(s) for c in cols]}
 
 
 def _header(cols) -> list[dict[str, Any]]:
@@ -121,6 +121,7 @@ def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = N
     baseline = next((s for s in ok if s.run_id == baseline_id), None) or default_baseline(summaries)
     rec = recommend(summaries, goal, constraints or Constraints())
     shown = columns.shown(columns.REPORT, summaries)  # no quality pass: no empty quality columns
+    efficiency_cols = columns.shown(columns.EFFICIENCY, ok)  # no GPU: no empty telemetry columns
     first = rows[0][1] if rows else None
     env = asdict(first.env) if first else {}
     workload = asdict(first.spec.workload) if first else {}
@@ -132,9 +133,9 @@ def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = N
         generated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         notes=notes or [],
         results=[result_row(s, shown) for s in summaries],
-        results_header=_header(shown), efficiency_header=_header(columns.EFFICIENCY),
+        results_header=_header(shown), efficiency_header=_header(efficiency_cols),
         not_ok=[result_row(s) for s in summaries if not s.ok],
-        efficiency=[efficiency_row(s) for s in ok],
+        efficiency=[efficiency_row(s, efficiency_cols) for s in ok],
         provenance=[provenance_row(s) for s in ok],
         plots=_plots(summaries, baseline) if ok else [],
         baseline=baseline.label if baseline else None,

@@ -1,0 +1,44 @@
+"""The contention flag and GPU telemetry in the tables and the report's notes (issue 16)."""
+
+import pytest
+from helpers.results import make_result, make_spec
+
+from quantscope.analysis.compare import contended, contention_notes
+from quantscope.analysis.summary import summarize
+from quantscope.metrics.contention import contention_info
+from quantscope.present import columns as col
+
+pytestmark = pytest.mark.unit
+
+
+def rows():
+    busy = make_result(make_spec(), info={"contention": contention_info([1.7, 1.72, 1.67], logical_cores=2)})
+    alone = make_result(make_spec(dtype="bf16"), info={"contention": contention_info([0.02, 0.01], 2)})
+    old = make_result(make_spec(dtype="fp16"))  # stored before the flag existed
+    return [(1, busy), (2, alone), (3, old)]
+
+
+def test_others_cpu_is_shown_with_the_flag_and_left_out_when_no_row_has_it():
+    s = [summarize(i, r) for i, r in rows()]
+    assert col.OTHERS_CPU.cell(s[0]) == "1.70 (contended)"
+    assert col.OTHERS_CPU.cell(s[1]) == "0.01"
+    assert col.OTHERS_CPU.cell(s[2]) == col.NONE
+    assert col.OTHERS_CPU in col.shown(col.sweep_columns(s[0]), s)
+    assert col.OTHERS_CPU not in col.shown(col.sweep_columns(s[2]), s[2:])
+
+
+def test_only_flagged_rows_are_named_in_the_note():
+    assert [contended(r) for _, r in rows()] == [True, False, False]
+    (note,) = contention_notes(rows())
+    assert note.startswith("Contended: run(s) 1 were measured") and "10%" in note and "1.70 cores" in note
+    assert contention_notes(rows()[1:]) == []
+
+
+def test_gpu_telemetry_reads_as_mean_and_peak_and_is_absent_on_cpu_rows():
+    tel = {"measured": True, "gpu_util_pct": {"mean": 87.5, "peak": 100.0},
+           "gpu_power_w": {"mean": 402.25, "peak": 611.0}}
+    gpu = summarize(1, make_result(info={"gpu_telemetry": tel}))
+    cpu = summarize(2, make_result())
+    assert col.GPU_UTIL.cell(gpu) == "87.5 / 100" and col.GPU_POWER.cell(gpu) == "402 / 611"
+    assert col.GPU_TEMP.cell(gpu) == col.NONE  # not reported: no number made up
+    assert col.shown(col.EFFICIENCY, [cpu]) == [c for c in col.EFFICIENCY if not c.optional]
