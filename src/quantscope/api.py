@@ -92,7 +92,7 @@ def load_results(store: str | os.PathLike[str] | None = None):
 
 
 def measure(spec: Any, store: str | os.PathLike[str] | None = None, timeout: float = 900.0,
-            say: Any = None) -> tuple[int, Result]:
+            say: Any = None, on_progress: Any = None) -> tuple[int, Result]:
     """Measure one RunSpec in an isolated worker (after its KLD reference when the quality pass needs
     one), store it, and return (run id, Result). What `quantscope run` does, for notebooks and scripts.
 
@@ -115,5 +115,7 @@ def measure(spec: Any, store: str | os.PathLike[str] | None = None, timeout: flo
         ref_file = None
         if spec.quality.enabled:
             ref_file = find_reference(st, spec, timeout, say=say or (lambda _line: None))
-        result = run_spec(spec, timeout, reference_file=ref_file)
+        # on_progress(report): the worker's phases while it runs (quantscope.progress)
+        more = {"on_progress": on_progress} if on_progress is not None else {}
+        result = run_spec(spec, timeout, reference_file=ref_file, **more)
         return st.add(result), result

@@ -57,4 +57,90 @@ def summary_lines(r: Result) -> list[str]:
     e = g("energy_j_per_token")
     lines.append(f"  energy      {mean_sd(e)} J/token" if e else f"  energy      {info.get('energy')}")
     lines += quality_lines(r)
+    if r.spec.tasks.names:
+        from quantscope.quality.tasks.outcomes import describe_tasks
+
+        lines += describe_tasks(r)
     return lines
+
+
+PHASE_NAMES = {"start": "start", "load": "load", "convert": "convert", "warmup": "warm-up", "reps": "reps",
+               "quality": "quality"}
+
+
+def phase_text(report: dict) -> str:
+    """One progress report in words: `rep 3 of 3-10: decode 41.2 tok/s, 95% CI ±3.1 % (target 2 %)`.
+
+    >>> phase_text({"phase": "quality", "detail": "window 2 of 8 (512 tokens each)", "tokens_per_s": 1234.5})
+    'window 2 of 8 (512 tokens each), 1,234 tok/s'
+    """
+    text = report.get("detail", "")
+    if report.get("decode_tps") is not None:
+        text += f": decode {fmt_num(report['decode_tps'], 4)} tok/s"
+        if report.get("ci_rel") is not None:
+            text += f", 95% CI ±{report['ci_rel'] * 100:.1f} % (target {report.get('ci_target', 0) * 100:g} %)"
+    if report.get("tokens_per_s") is not None:
+        text += f", {report['tokens_per_s']:,.0f} tok/s"
+    return text
+
+
+class RunProgress:
+    """`quantscope run`'s live phases on stderr: a line per finished phase with its time, and a spinner
+    for the current one. Draws nothing when stderr is not a terminal or `quiet` (then it only collects).
+
+    >>> with RunProgress(quiet=True) as p:
+    ...     p.on_progress({"phase": "load", "detail": "loading"})
+    >>> [name for name, _, _ in p.phases]
+    ['start', 'load']
+    """
+
+    def __init__(self, quiet: bool = False, console=None) -> None:
+        import time
+
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+        self.quiet = quiet or not self.console.is_terminal
+        self.clock = time.monotonic
+        self.phases: list[tuple[str, str, float]] = [("start", "starting the worker (imports)", self.clock())]
+        self.status = None
+
+    def __enter__(self) -> RunProgress:
+        if not self.quiet:
+            self.status = self.console.status(self, spinner="dots")  # __rich__ redraws the seconds
+            self.status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.stop()
+            if exc[0] is None:
+                self._print_done()
+
+    def __rich__(self):
+        from rich.text import Text
+
+        return Text.from_markup(self._line())
+
+    def _line(self) -> str:
+        from rich.markup import escape
+
+        name, text, t0 = self.phases[-1]
+        return f"[bold]{PHASE_NAMES.get(name, name)}[/] {escape(text)} [dim]{self.clock() - t0:.0f} s[/]"
+
+    def _print_done(self) -> None:
+        from rich.markup import escape
+
+        name, text, t0 = self.phases[-1]
+        self.console.print(f"  [dim]{PHASE_NAMES.get(name, name):<8} {fmt_seconds(self.clock() - t0):>7}[/]  "
+                           f"{escape(text)}", highlight=False)
+
+    def on_progress(self, report: dict) -> None:
+        """A report from the worker (quantscope.progress): a new phase ends the last one's line."""
+        name = str(report.get("phase", "?"))
+        if name != self.phases[-1][0]:
+            if self.status is not None:
+                self._print_done()
+            self.phases.append((name, phase_text(report), self.clock()))
+        else:
+            self.phases[-1] = (name, phase_text(report), self.phases[-1][2])

@@ -230,6 +230,9 @@ class ArtifactCache:
         return done
 
     def _build(self, entry: Path, recipe: Recipe, build: Callable[[Path], dict[str, Any] | None]) -> dict:
+        from quantscope import progress
+
+        progress.report("convert", f"{recipe.kind} of {recipe.label} (cached for later runs)")
         with paths.atomic_dir(entry) as tmp:  # the entry appears whole or not at all
             t0 = time.perf_counter()
             meta = build(tmp) or {}

@@ -80,8 +80,13 @@ def run_cmd(
     timeout: Annotated[float, Opt(help="Seconds before the worker is stopped (status timeout).")] = 900.0,
     seed: Annotated[int, Opt(help="Seed for synthetic weights and prompts.")] = 0,
     store: Annotated[Path | None, Opt("--store", help="SQLite result store.")] = None,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No live progress on stderr (none either when stderr "
+                                                      "is not a terminal).")] = False,
 ) -> None:
     """Measure one configuration in its own process and store it with its raw samples.
+
+    While it runs, stderr shows each phase (load, conversion, warm-up, repetitions with the running
+    CI, quality pass with tokens/s) and how long it took.
 
     Example: quantscope run --model synthetic:llama-1b --dtype bf16 --no-quality
     """
@@ -112,17 +117,18 @@ def run_cmd(
     entry = Entry(backend, dtype, quant, params=tuple(params.items()), options=tuple(options.items()),
                   overrides=rules)
     spec = entry.spec(base)
-    code = measure_and_store(spec, store, timeout)
+    code = measure_and_store(spec, store, timeout, quiet)
     raise typer.Exit(code)
 
 
-def measure_and_store(spec: RunSpec, store_path: Path | None, timeout: float) -> int:
+def measure_and_store(spec: RunSpec, store_path: Path | None, timeout: float, quiet: bool = False) -> int:
     """Run (after its reference when the quality pass needs one), store, print; the exit code."""
     from quantscope.api import measure
-    from quantscope.display import summary_lines
+    from quantscope.display import RunProgress, summary_lines
     from quantscope.store import default_store_path
 
-    run_id, result = measure(spec, store_path, timeout, say=typer.echo)
+    with RunProgress(quiet=quiet) as live:
+        run_id, result = measure(spec, store_path, timeout, say=typer.echo, on_progress=live.on_progress)
     for line in summary_lines(result):
         typer.echo(line)
     typer.echo(f"  stored as run {run_id} in {store_path or default_store_path()} (key {spec.key_hash()})")

@@ -192,6 +192,8 @@ def run_quality(
     per_row = (
         entry_budget(vocab, ENTRIES_PER_TOKEN) if entries_per_token is None else min(entries_per_token, vocab)
     )
+    from quantscope import progress
+
     forward_s = score_s = 0.0
     for i in range(plan.n_windows):
         t0 = time.perf_counter()
@@ -205,6 +207,8 @@ def run_quality(
         _score_window(logits, plan, targets[i], ref, i * per, per_row, out)
         forward_s += t1 - t0
         score_s += time.perf_counter() - t1
+        progress.report("quality", f"window {i + 1} of {plan.n_windows} ({plan.ctx} tokens each)",
+                        tokens_per_s=(i + 1) * plan.ctx / (forward_s + score_s))
     cols = {n: np.concatenate(v) for n, v in out.items()}
 
     forward_tokens = plan.n_windows * plan.ctx

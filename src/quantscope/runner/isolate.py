@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from quantscope.spec import RunSpec
 MAX_RESULT_BYTES = 512 * MiB  # a result carries raw samples: MBs at most; more is garbage
 TAIL_CHARS = 4000
 REAP_AFTER_KILL_S = 10.0
+PROGRESS_POLL_S = 0.5  # with a progress callback the parent wakes this often to read the worker's file
 
 
 @dataclass
@@ -129,7 +131,7 @@ def _start(argv: list[str], job_dir: Path) -> subprocess.Popen:
 
 
 def run_job(payload: dict[str, Any], timeout_s: float, *, argv: list[str] | None = None,
-            grace_s: float = 5.0) -> JobOutcome:
+            grace_s: float = 5.0, on_progress: Callable[[dict[str, Any]], None] | None = None) -> JobOutcome:
     """Run `python -m quantscope.runner.worker JOB_DIR` (or `argv + [JOB_DIR]`) on `payload`.
 
     The worker reads JOB_DIR/job.json and writes JOB_DIR/result.json. After `timeout_s` the
@@ -139,6 +141,7 @@ def run_job(payload: dict[str, Any], timeout_s: float, *, argv: list[str] | None
 
     First, job folders of runs whose process is gone are removed, and an orphaned worker still running
     in one is stopped (runner/lifeline.py): it would compete with this run for the cores.
+    `on_progress(report)` gets each new report the worker writes to JOB_DIR/progress.json (progress.py).
     """
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
@@ -147,12 +150,35 @@ def run_job(payload: dict[str, Any], timeout_s: float, *, argv: list[str] | None
     try:
         (job_dir / "job.json").write_text(json.dumps(payload))
         command = [*(argv or [sys.executable, "-m", "quantscope.runner.worker"]), str(job_dir)]
-        return _supervise(command, job_dir, timeout_s, min(grace_s, timeout_s))
+        return _supervise(command, job_dir, timeout_s, min(grace_s, timeout_s), on_progress)
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
 
 
-def _supervise(command: list[str], job_dir: Path, timeout_s: float, grace_s: float) -> JobOutcome:
+def _wait(done: threading.Event, timeout_s: float, job_dir: Path,
+          on_progress: Callable[[dict[str, Any]], None] | None) -> bool:
+    """Wait up to `timeout_s` for the worker; True if it ended. Without `on_progress` one sleep in the
+    kernel; with it, a wake-up every PROGRESS_POLL_S to pass on a new report from the worker's file."""
+    if on_progress is None:
+        return done.wait(timeout_s)
+    from quantscope import progress
+
+    deadline = time.monotonic() + timeout_s
+    seen = None
+    while True:
+        left = deadline - time.monotonic()
+        if done.wait(max(min(PROGRESS_POLL_S, left), 0.0)):
+            return True
+        if left <= 0:
+            return False
+        report = progress.read(job_dir / progress.FILE)
+        if report is not None and report != seen:
+            seen = report
+            on_progress(report)
+
+
+def _supervise(command: list[str], job_dir: Path, timeout_s: float, grace_s: float,
+               on_progress: Callable[[dict[str, Any]], None] | None = None) -> JobOutcome:
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     oom_before = _oom_kills()
     t0 = time.perf_counter()
@@ -162,7 +188,7 @@ def _supervise(command: list[str], job_dir: Path, timeout_s: float, grace_s: flo
     reaper = _Reaper(proc)
     sent: list[int] = []
     try:
-        if not reaper.done.wait(timeout_s):
+        if not _wait(reaper.done, timeout_s, job_dir, on_progress):
             sent.append(signal.SIGTERM)
             _killpg(pgid, signal.SIGTERM)
             if not reaper.done.wait(grace_s):

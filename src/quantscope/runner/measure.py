@@ -131,6 +131,9 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
     energy_reason = meter.available()
     info["energy"] = energy_reason or "measured"
     with PeakRSS() as rss:
+        from quantscope import progress
+
+        progress.report("load", f"loading {spec.model.label} with {spec.backend}")
         t_load = time.perf_counter()
         try:
             info.update(backend.load(spec, artifact))
@@ -159,6 +162,7 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
     if spec.quality.enabled and not artifact.synthetic:
         from quantscope.runner.quality_step import quality_measurements
 
+        progress.report("quality", "starting the quality pass")
         q, q_info = quality_measurements(backend, spec, artifact, reference_file, info.get("gguf"))
         measurements += q
         info.update(q_info)

@@ -96,6 +96,16 @@ def stop_rule(decode_tps: list[float], elapsed_s: float, wl: WorkloadSpec) -> st
     return None
 
 
+def _report_reps(runs: TimedRuns, wl: WorkloadSpec) -> None:
+    """The repetitions so far for the parent's progress line: decode mean and its 95 % CI (relative)."""
+    from quantscope import progress
+
+    tps = runs.decode_tps(wl.batch)
+    d = describe(tps)
+    progress.report("reps", f"rep {len(tps)} of {wl.min_reps}-{wl.max_reps}", decode_tps=d.mean,
+                    ci_rel=d.rel_ci95 if len(tps) > 1 else None, ci_target=wl.ci_target)
+
+
 def timed_workload(
     backend,
     input_ids: np.ndarray,
@@ -112,8 +122,11 @@ def timed_workload(
     region, beside the stall canary): contention is recorded per rep, never a reason to redo one.
     """
     runs = TimedRuns(warmup_reps=wl.warmup, logical_cores=cpu.logical_cores if cpu else 0)
+    from quantscope import progress
+
     start = clock()
-    for _ in range(wl.warmup):
+    for k in range(wl.warmup):
+        progress.report("warmup", f"warm-up {k + 1} of {wl.warmup} (not counted)")
         one_rep(backend, input_ids, wl.gen_tokens, clock)
     probe_best = min(spin_probe() for _ in range(3))
     timed_start = clock()
@@ -132,9 +145,12 @@ def timed_workload(
         stalled = max(before, after) > STALL_FACTOR * probe_best
         if stalled and runs.discarded_stalls < MAX_STALL_DISCARDS:
             runs.discarded_stalls += 1
+            progress.report("reps", f"a repetition ran while the machine stalled: redone "
+                            f"({runs.discarded_stalls} of at most {MAX_STALL_DISCARDS})")
             continue
         runs.reps.append(rep)
         rule = stop_rule(runs.decode_tps(wl.batch), (clock() - timed_start) / 1e9, wl)
+        _report_reps(runs, wl)
         if rule:
             runs.stop_rule = rule
             break

@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m quantscope.runner.worker JOB_DIR", file=sys.stderr)
         return 2
     job_dir = Path(args[0])
+    from quantscope import progress
+
+    progress.start(job_dir / progress.FILE)  # the parent polls it while it waits (runner/isolate.py)
     # First, while this process has one thread: die with the parent, children and job folder with it
     # (the sentinel it forks must not inherit the SIGTERM stack dump below).
     bind_to_parent(job_dir)
