@@ -144,7 +144,7 @@ def search_ddpg(p: Problem, quality: Callable[[list[str]], float], episodes: int
         progress(ep + 1, episodes, reward)
     assert best is not None
     found = Found("ddpg", best[1], policy_cost(p.cost, p.constant, p.formats, best[1]), time.perf_counter() - start,
-                  -best[0], history)
+                  proxy_kld=-best[0], history=history)
     if episodes <= cfg.warmup:
         found.notes.append(f"{episodes} episodes <= {cfg.warmup} warm-up: random search only, the agent never learned")
     return found
