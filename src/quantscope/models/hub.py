@@ -60,7 +60,7 @@ def allow_patterns(files: list[str], repo_id: str, allow_pickle: bool) -> list[s
                       f"it holds {', '.join(sorted(files)[:5]) or 'nothing'}")
 
 
-def cached_snapshot(repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None) -> str | None:
+def find_cached(repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None) -> str | None:
     """Path of the cached snapshot of `repo_id` at `revision`, or None when it is not cached."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
@@ -72,6 +72,20 @@ def cached_snapshot(repo_id: str, revision: str | None = None, cache_dir: str | 
                         "or a .gguf file") from None
     except (LocalEntryNotFoundError, FileNotFoundError):
         return None
+
+
+def offline_error(repo_id: str, revision: str | None) -> UserError:
+    at = f" at revision {revision}" if revision else ""
+    return UserError(f"model {repo_id}{at} is not in the local Hugging Face cache and this machine is offline: "
+                     "download it elsewhere and copy it into ~/.cache/huggingface/hub, or pass a local folder")
+
+
+def cached_snapshot(repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None) -> str:
+    """Path of the cached snapshot of `repo_id` at `revision`; UserError when it is not cached."""
+    found = find_cached(repo_id, revision, cache_dir)
+    if found is None:
+        raise offline_error(repo_id, revision)
+    return found
 
 
 def download(repo_id: str, revision: str | None, cache_dir: str | Path | None, allow_pickle: bool) -> str:
@@ -106,14 +120,11 @@ def download(repo_id: str, revision: str | None, cache_dir: str | Path | None, a
 
 def snapshot(spec: ModelSpec, cache_dir: str | Path | None = None, offline: bool = False) -> str:
     """The local snapshot folder of a hub model: the cache first, else a download when online."""
-    found = cached_snapshot(spec.ref, spec.revision, cache_dir)
+    found = find_cached(spec.ref, spec.revision, cache_dir)
     if found is not None and _complete(Path(found)):
         return found
     if _offline(offline):
-        at = f" at revision {spec.revision}" if spec.revision else ""
-        raise UserError(f"model {spec.ref}{at} is not in the local Hugging Face cache and this machine is "
-                        "offline: download it elsewhere and copy it into ~/.cache/huggingface/hub, or pass a "
-                        "local folder")
+        raise offline_error(spec.ref, spec.revision)
     return download(spec.ref, spec.revision, cache_dir, spec.allow_pickle)
 
 
