@@ -30,43 +30,49 @@ TABLE_VERSION = 1  # history: 1 (2026-11-29) group-switch differences against an
 
 # --- child side -----------------------------------------------------------------------------------
 def time_decode_files(paths: list[str], tokens: int, reps: int, threads: int) -> list[dict[str, Any]]:
-    """Seconds per decode step of each file: `reps` runs of `tokens` steps after one warm-up run."""
+    """Seconds per decode step of each file: every file loaded at once, then `reps` rounds in which each
+    file decodes `tokens` steps in turn (after one warm-up round), so a slow spell of this shared machine
+    (FACTS.md: 5-30x stalls) falls on every file alike; a run's figure is the median of its steps."""
     import llama_cpp as L
 
     from quantscope.backends.llamacpp.convert import captured_log, log_errors
 
-    out = []
+    loaded = []
     with captured_log() as log:
-        for path in paths:
-            mp = L.llama_model_default_params()
-            mp.n_gpu_layers = 0
-            model = L.llama_model_load_from_file(path.encode(), mp)
-            if not model:
-                raise RuntimeError(f"llama.cpp could not load {path}: {log_errors(log) or 'no reason'}")
-            cp = L.llama_context_default_params()
-            cp.n_ctx, cp.n_threads, cp.n_threads_batch, cp.no_perf = tokens + 8, threads, threads, True
-            ctx = L.llama_init_from_model(model, cp)
-            mem = L.llama_get_memory(ctx)
+        try:
+            for path in paths:
+                mp = L.llama_model_default_params()
+                mp.n_gpu_layers = 0
+                model = L.llama_model_load_from_file(path.encode(), mp)
+                if not model:
+                    raise RuntimeError(f"llama.cpp could not load {path}: {log_errors(log) or 'no reason'}")
+                cp = L.llama_context_default_params()
+                cp.n_ctx, cp.n_threads, cp.n_threads_batch, cp.no_perf = tokens + 8, threads, threads, True
+                ctx = L.llama_init_from_model(model, cp)
+                loaded.append((model, ctx, L.llama_get_memory(ctx)))
             one = (L.llama_token * 1)()
             batch = L.llama_batch_get_one(one, 1)
-            per_step = []
+            runs: list[list[float]] = [[] for _ in paths]
             for rep in range(reps + 1):
-                L.llama_memory_clear(mem, False)
-                start = time.perf_counter()
-                for i in range(tokens):
-                    one[0] = (7 * i + 1) % 100
-                    if L.llama_decode(ctx, batch) != 0:
-                        raise RuntimeError(f"llama_decode failed on {path}")
-                elapsed = time.perf_counter() - start
-                if rep:  # the first run is the warm-up
-                    per_step.append(elapsed / tokens)
-            L.llama_free(ctx)
-            L.llama_model_free(model)
-            out.append({"path": path, "step_s": per_step, "size": Path(path).stat().st_size})
-    return out
+                for k, (_model, ctx, mem) in enumerate(loaded):
+                    L.llama_memory_clear(mem, False)
+                    steps = []
+                    for i in range(tokens):
+                        one[0] = (7 * i + 1) % 100
+                        start = time.perf_counter()
+                        if L.llama_decode(ctx, batch) != 0:
+                            raise RuntimeError(f"llama_decode failed on {paths[k]}")
+                        steps.append(time.perf_counter() - start)
+                    if rep:  # the first round is the warm-up
+                        runs[k].append(statistics.median(steps))
+        finally:
+            for model, ctx, _mem in loaded:
+                L.llama_free(ctx)
+                L.llama_model_free(model)
+    return [{"path": p, "step_s": r, "size": Path(p).stat().st_size} for p, r in zip(paths, runs, strict=True)]
 
 
-def time_files(paths: list[str], tokens: int = 32, reps: int = 3, threads: int | None = None) -> list[dict[str, Any]]:
+def time_files(paths: list[str], tokens: int = 64, reps: int = 5, threads: int | None = None) -> list[dict[str, Any]]:
     from quantscope.artifacts.child import run_child
     from quantscope.env import physical_cores
 
@@ -89,8 +95,8 @@ def table_path(key: str) -> Path:
 
 
 def measure_llamacpp_table(src_f32: Path, layers: list[Layer], formats: tuple[str, ...], *, machine_id: str,
-                           model_digest: str, base: str = "q8_0", embed: str = "q8_0", tokens: int = 32,
-                           reps: int = 3, threads: int | None = None, refresh: bool = False,
+                           model_digest: str, base: str = "q8_0", embed: str = "q8_0", tokens: int = 64,
+                           reps: int = 5, threads: int | None = None, refresh: bool = False,
                            progress: Callable[[str], None] = lambda _s: None) -> CostTable:
     """The measured table for these layers and formats (cached per machine; `refresh` re-measures)."""
     from quantscope.methods.haq.export import Quantized, write_policy_gguf

@@ -54,8 +54,8 @@ class SearchRequest:
     seed: int = 0
     calib_samples: int = 2
     calib_seq_len: int = 128
-    time_tokens: int = 32
-    time_reps: int = 3
+    time_tokens: int = 64
+    time_reps: int = 5
     threads: int | None = None
     refresh_table: bool = False
     measure: bool = True
