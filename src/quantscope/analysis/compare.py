@@ -140,3 +140,69 @@ def contention_notes(rows) -> list[str]:
     return [f"Contended: run(s) {ids} were measured while other processes used more than {share:.0%} of the "
             f"cores (up to {worst:.2f} cores on average): their speed is what was left over, lower than this "
             "machine gives alone; rerun them on a quiet machine (sweep --force)."]
+
+
+@dataclass(frozen=True)
+class BetweenProcess:
+    """Decode (or any per-rep figure) of one configuration measured in several worker processes.
+
+    The process is the unit (each process's mean is one observation): mean ± t(n-1) SD / sqrt(n) of
+    the process means, beside the mean relative 95 % CI within a run. A spread well above the
+    within-run CI says the within-run CI understates what a rerun would give.
+    """
+
+    processes: int
+    means: tuple[float, ...]
+    mean: float
+    sd: float  # of the process means; nan with one process
+    ci95: float  # half-width over processes; nan with one process
+    within_rel_ci95: float  # mean over runs of each run's own 95 % CI half-width / mean
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / mean of the process means: the figure the issue quotes (27.96 vs 25.7)."""
+        return (max(self.means) - min(self.means)) / self.mean if self.mean else math.nan
+
+    def text(self, digits: int = 4) -> str:
+        ci = "" if math.isnan(self.ci95) else f" ± {self.ci95:.{max(1, digits - 2)}g}"
+        return (f"{self.mean:.{digits}g}{ci} (N={self.processes} processes, spread {self.spread:.1%}, "
+                f"within-run CI ±{self.within_rel_ci95:.1%})")
+
+
+def between_process(runs: Sequence[Sequence[float]]) -> BetweenProcess:
+    """Pool per-rep samples of the same configuration from several processes.
+
+    >>> b = between_process([[27.9, 28.0, 27.98], [25.7, 25.6, 25.8]])
+    >>> b.processes, round(b.spread, 3)
+    (2, 0.084)
+    """
+    from quantscope.metrics.stats import describe
+
+    runs = [list(r) for r in runs if len(r)]
+    if not runs:
+        raise ValueError("between_process needs at least one run with samples")
+    means = tuple(float(np.mean(r)) for r in runs)
+    n = len(means)
+    mean = float(np.mean(means))
+    sd = float(np.std(means, ddof=1)) if n > 1 else math.nan
+    ci = t_quantile(0.95, n - 1) * sd / math.sqrt(n) if n > 1 else math.nan
+    within = float(np.mean([describe(r).rel_ci95 for r in runs]))
+    return BetweenProcess(n, means, mean, sd, ci, within)
+
+
+def replicates(rows, measurement: str = "decode_tps") -> dict[int, BetweenProcess]:
+    """For each ok row whose configuration has ok rows from more than one process on the same machine,
+    the pooled figure of all of them: {run id: BetweenProcess}. Flagged (contended) rows are left out
+    of the pool; rows of different machine ids never pool."""
+    groups: dict[tuple[str, str], list[tuple[int, Sequence[float]]]] = {}
+    for run_id, r in rows:
+        m = r.get(measurement)
+        if r.status != "ok" or m is None or not m.samples or contended(r):
+            continue
+        groups.setdefault((r.spec.key_hash(), r.env.machine_id), []).append((run_id, m.samples))
+    out: dict[int, BetweenProcess] = {}
+    for members in groups.values():
+        if len(members) > 1:
+            pooled = between_process([s for _, s in members])
+            out.update({run_id: pooled for run_id, _ in members})
+    return out

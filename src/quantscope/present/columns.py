@@ -193,9 +193,12 @@ EFFICIENCY = (CONFIG, DECODE_CI_N, WEIGHTS, ACHIEVED_BW, ROOFLINE, MACHINE_BW, E
 EVIDENCE = (DECODE_CI_N, PREFILL_CI, PEAK_RSS, WEIGHTS, KLD, TOP1, PPL, TASK_ACC)
 
 
-def sweep_columns(baseline: Summary | None) -> tuple[Column, ...]:
-    """The table at the end of a sweep: speed ± 95 % CI, the decode ratio against `baseline`."""
-    return (RUN, CONFIG, STATUS, DECODE_CI, ratio_column("decode", baseline), PREFILL_CI, PEAK_RSS, WEIGHTS,
+def sweep_columns(baseline: Summary | None, summaries: Sequence[Summary] = ()) -> tuple[Column, ...]:
+    """The table at the end of a sweep: speed ± 95 % CI, the decode ratio against `baseline`; with
+    `summaries` holding several processes' rows of one configuration (sweep --repeat), their pooled
+    decode and between-process spread beside the within-run CI."""
+    return (RUN, CONFIG, STATUS, DECODE_CI, *between_columns(summaries), ratio_column("decode", baseline),
+            PREFILL_CI, PEAK_RSS, WEIGHTS,
             PPL, KLD, TOP1, TASK_ACC, acc_drop_column(baseline), OTHERS_CPU)
 
 
@@ -204,6 +207,27 @@ def compare_columns(base: Summary) -> tuple[Column, ...]:
     return (RUN, CONFIG, DECODE_CI_N, ratio_column("decode", base), PREFILL_CI_N, ratio_column("prefill", base),
             bytes_against("peak RSS", "peak_rss_bytes", base), bytes_against("weights", "weight_bytes", base),
             KLD, kld_difference(base), TASK_ACC, acc_drop_column(base), OTHERS_CPU)
+
+
+def between_columns(summaries: Sequence[Summary]) -> tuple[Column, ...]:
+    """The pooled decode of a configuration's rows from several processes (analysis.compare.replicates):
+    mean ± 95 % CI over processes, the spread of the process means, the mean within-run CI. None when no
+    configuration has rows from two processes (a sweep without --repeat)."""
+    from quantscope.analysis.compare import replicates
+
+    pooled = replicates([(s.run_id, s.result) for s in summaries])
+    if not pooled:
+        return ()
+
+    def value(s: Summary) -> str:
+        b = pooled.get(s.run_id)
+        return fmt_pm(b.mean, b.ci95, 4) if b else NONE
+
+    def note(s: Summary) -> str:
+        b = pooled.get(s.run_id)
+        return f"{b.processes} proc, spread {b.spread:.1%} vs ±{b.within_rel_ci95:.1%} within" if b else ""
+
+    return (Column("decode, processes pooled", "tok/s", value, note, "95% CI over processes", True),)
 
 
 def ratio_column(metric: str, base: Summary | None) -> Column:

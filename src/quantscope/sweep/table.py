@@ -23,7 +23,7 @@ def out_console() -> Console:
 
 def comparison_table(summaries: list[Summary], baseline: Summary | None, title: str) -> Table:
     """The table; quality columns appear only when some row has a quality figure."""
-    return rich_table(sweep_columns(baseline), summaries, title)
+    return rich_table(sweep_columns(baseline, summaries), summaries, title)
 
 
 def print_comparison(summaries: list[Summary], baseline: Summary | None, title: str,
