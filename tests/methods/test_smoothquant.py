@@ -214,3 +214,45 @@ def test_cli_refuses_alpha_outside_0_1_with_exit_2_before_running_anything(tmp_p
            "--qparam", "alpha=1.5", "--no-quality", store=tmp_path / "s.sqlite")
     assert_one_line_error(p, 2, "alpha=1.5 is outside [0, 1]")
     assert "stored as run" not in p.stdout  # nothing measured, nothing stored
+
+
+TINY = {  # a tiny model of every mapped family: LayerNorm biases (OPT, Bloom), Gemma's 1 + w, GPT-2's Conv1D
+    "OPTForCausalLM": ("OPTConfig", dict(hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
+                                         word_embed_proj_dim=32)),
+    "BloomForCausalLM": ("BloomConfig", dict(hidden_size=32, n_layer=2, n_head=4)),
+    "GPT2LMHeadModel": ("GPT2Config", dict(n_embd=32, n_layer=2, n_head=4)),
+    "GemmaForCausalLM": ("GemmaConfig", dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                             num_attention_heads=4, num_key_value_heads=2, head_dim=8)),
+    "Gemma2ForCausalLM": ("Gemma2Config", dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                               num_attention_heads=4, num_key_value_heads=2, head_dim=8)),
+    "Qwen2ForCausalLM": ("Qwen2Config", dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                             num_attention_heads=4, num_key_value_heads=2)),
+    "Phi3ForCausalLM": ("Phi3Config", dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                           num_attention_heads=4, num_key_value_heads=4, pad_token_id=0)),
+}
+
+
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_every_mapped_architecture_folds_without_changing_the_function(arch):
+    from quantscope.methods.smoothquant.mappings import LAYOUTS
+    from quantscope.methods.smoothquant.smooth import Observer, smooth_groups
+
+    cls_name, kw = TINY[arch]
+    config = getattr(transformers, cls_name)(vocab_size=VOCAB, **kw)
+    torch.manual_seed(0)
+    model = getattr(transformers, arch)(config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():  # norms and biases away from their initial 1 and 0
+            if "norm" in name or "ln" in name:
+                p.add_(0.5 * torch.rand_like(p))
+    x = ids(5)
+    before = logits(model, x)
+    groups = groups_for(model)
+    assert len(groups) == 2 * len(LAYOUTS[arch][1])
+    obs = Observer()
+    for g in groups:
+        obs.watch_output(g.norm_name, g.norm, keep=False)
+    logits(model, ids(6))
+    obs.remove()
+    smooth_groups(groups, obs, 0.5, static=False, selected=lambda n: True)
+    assert rel_error(model, before, x) < 1e-5
