@@ -86,8 +86,13 @@ def results_cmd(
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv | markdown")] = "table",
     status: Annotated[str | None, typer.Option(help="Only rows with this status.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows, newest first.")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, however wide (default: the columns "
+                                                      "that fit the terminal).")] = False,
 ) -> None:
     """Show stored results, newest first. JSON carries every raw sample.
+
+    The table fits the terminal: the columns that fit, each number whole; the caption names the
+    columns left out (--wide or --format shows them).
 
     Example: quantscope results --format json --limit 1
     """
@@ -102,7 +107,7 @@ def results_cmd(
     if fmt == "table":
         from quantscope.tables import results_table
 
-        results_table(rows)
+        results_table(rows, wide=wide)
     else:
         typer.echo(formats[fmt](rows))
 

@@ -9,10 +9,21 @@ from __future__ import annotations
 from rich.console import Console
 
 from quantscope.analysis.summary import summarize
-from quantscope.present.columns import RESULTS, rich_table
+from quantscope.present.columns import RESULTS, STATUS, STATUS_REASON, natural_width, rich_table
 from quantscope.result import Result
 
 
-def results_table(rows: list[tuple[int, Result]], console: Console | None = None) -> None:
+def results_table(rows: list[tuple[int, Result]], console: Console | None = None, wide: bool = False) -> None:
+    """The table at the console's width (the columns that fit, numbers whole), or every column (`wide`)."""
     summaries = [summarize(run_id, r) for run_id, r in rows]
-    (console or Console()).print(rich_table(RESULTS, summaries, "quantscope results (newest first)"))
+    console = console or Console()
+    if wide:
+        console = Console(width=max(console.width, natural_width(RESULTS, summaries)), file=console.file)
+        console.print(rich_table(RESULTS, summaries, "quantscope results (newest first)"))
+        return
+    # compact: the status alone in the table, each reason on its own line below (words wrap there)
+    columns = tuple(STATUS if c is STATUS_REASON else c for c in RESULTS)
+    console.print(rich_table(columns, summaries, "quantscope results (newest first)", console.width))
+    for s in summaries:
+        if not s.ok:
+            console.print(f"  run {s.run_id} {s.status}: {s.result.reason or ''}", highlight=False, markup=False)

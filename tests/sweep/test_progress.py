@@ -44,3 +44,28 @@ def test_display_prints_one_line_per_configuration():
         d.on_done(0, Row(spec, 1, make_result(spec), reused=False))
     assert "[1/1] torch/fp32 ok in 12.0 s  decode 2" in console.file.getvalue()
     assert d.remaining() == 0.0
+
+
+def test_eta_is_guessed_from_the_start_from_the_same_models_stored_runs_scaled_by_the_work(tmp_path):
+    from dataclasses import replace
+
+    from helpers.results import store_with
+
+    from quantscope.store import Store
+    from quantscope.sweep.progress import guess_durations, timed_tokens
+
+    done = make_result(make_spec())  # 12 s on this machine ("test-machine")
+    store_with(tmp_path / "s.sqlite", [done])
+    twice = make_spec(dtype="bf16", workload=replace(done.spec.workload, max_reps=2 * done.spec.workload.max_reps
+                                                     + done.spec.workload.warmup))
+    other_model = make_spec(model_ref="never-stored")
+    steps = [Step(twice), Step(other_model)]
+    with Store(tmp_path / "s.sqlite", readonly=True) as st:
+        guessed = guess_durations(st, steps, "test-machine")
+    assert guessed == {0}  # nothing stored of the other model: no guess, the sweep's own mean later
+    assert timed_tokens(twice) == 2 * timed_tokens(done.spec)
+    assert steps[0].expected_s == pytest.approx(24.0) and steps[1].expected_s is None
+    d = SweepDisplay(steps, Console(file=io.StringIO()), guessed=guessed)
+    assert d.remaining() is None  # the second step has no guess yet
+    d2 = SweepDisplay(steps[:1], Console(file=io.StringIO()), guessed=guessed)
+    assert d2.remaining() == pytest.approx(24.0)

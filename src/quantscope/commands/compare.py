@@ -63,6 +63,8 @@ def compare_cmd(
     force: Annotated[bool, Opt("--force", help="Compare even when model, workload, recipe or machine "
                                                "differ.")] = False,
     store: Annotated[Path | None, Opt("--store", help="SQLite result store.")] = None,
+    wide: Annotated[bool, Opt("--wide", help="Every column, however wide (default: what fits the "
+                                              "terminal).")] = False,
 ) -> None:
     """Speed ratios against BASELINE with 95% CIs and Welch's t verdicts; memory and KLD differences.
 
@@ -94,9 +96,13 @@ def compare_cmd(
         console.print(f"[yellow]warning:[/] {escape(w)} (--force)", highlight=False)
     summaries = _summaries(base, rest)
     differ = varied([base[1], *(r for _, r in rest)])
-    console.print(rich_table(compare_columns(summaries[0]), summaries,
-                             f"against baseline run {base[0]} ({run_label(base[1].spec)}); "
-                             f"differing: {', '.join(differ) or 'nothing'}"))
+    cols = compare_columns(summaries[0])
+    if wide:
+        from quantscope.sweep.table import wide_console
+
+        console = wide_console(console, cols, summaries)
+    console.print(rich_table(cols, summaries, f"against baseline run {base[0]} ({run_label(base[1].spec)}); "
+                             f"differing: {', '.join(differ) or 'nothing'}", None if wide else console.width))
     verdicts = verdict_lines(summaries)
     for line in verdicts:
         console.print(escape(line), highlight=False)

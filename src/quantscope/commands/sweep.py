@@ -64,6 +64,8 @@ def sweep_cmd(
     goal: Annotated[str, Opt(help="Goal of the recommendation: memory | speed | balanced")] = "balanced",
     report: Annotated[Path | None, Opt("--report", help="HTML report to write.")] = Path("quantscope-report.html"),
     no_report: Annotated[bool, Opt("--no-report", help="Write no HTML report.")] = False,
+    wide: Annotated[bool, Opt("--wide", help="Every column of the final table, however wide (default: the "
+                                             "columns that fit the terminal).")] = False,
     store: Annotated[Path | None, Opt("--store", help="SQLite result store.")] = None,
 ) -> None:
     """Measure many configurations, then print the comparison and the recommendation and write the report.
@@ -84,7 +86,7 @@ def sweep_cmd(
     from quantscope.sweep.execute import plan, run_sweep
     from quantscope.sweep.executors import get_executor
     from quantscope.sweep.specs import base_spec, quality_text, sweep_specs
-    from quantscope.sweep.progress import SweepDisplay
+    from quantscope.sweep.progress import SweepDisplay, guess_durations
     from quantscope.sweep.table import out_console
 
     if goal not in GOALS:
@@ -110,11 +112,12 @@ def sweep_cmd(
                       f"{env.machine_id}, {reused} reused from {escape(str(st.path))}", highlight=False)
         for line in workload_lines(base):
             console.print(line, highlight=False)
-        with SweepDisplay(steps) as display:
+        guessed = guess_durations(st, steps, env.machine_id)  # an ETA from the start, not after the first
+        with SweepDisplay(steps, guessed=guessed) as display:
             outcome = run_sweep(st, steps, env, timeout, on_start=display.on_start, on_done=display.on_done,
-                                executor=runs_on)
+                                executor=runs_on, on_wait=display.on_wait)
         rows = [(row.run_id, row.result) for row in outcome.rows]
-        finish(console, rows, base, goal, None if no_report else report, st)
+        finish(console, rows, base, goal, None if no_report else report, st, wide)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
     console.print(f"sweep {'interrupted' if outcome.interrupted else 'done'}: {counts}", highlight=False)
     raise typer.Exit(outcome.exit_code)
@@ -137,7 +140,7 @@ def workload_lines(base: RunSpec) -> list[str]:
     return lines
 
 
-def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st) -> None:
+def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st, wide: bool = False) -> None:
     """The comparison table, the recommendation, and the report, for the rows of this sweep."""
     from quantscope.advise.recommend import Constraints, recommend
     from quantscope.analysis.summary import default_baseline, summarize
@@ -150,7 +153,7 @@ def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st) -> 
     ok = [s for s in summaries if s.ok]
     baseline = default_baseline(summaries)
     print_comparison(summaries, baseline, f"{base.model.label}: {len(ok)} of {len(rows)} configurations ok",
-                     console)
+                     console, wide)
     for line in recommendation_lines(recommend(summaries, goal, Constraints())):
         console.print(line, highlight=False)
     if report is not None:

@@ -2,8 +2,10 @@
 
 rich's own TimeRemainingColumn divides by a recent completion rate, which says nothing while one
 configuration takes minutes. Here the remaining time is the sum of each remaining configuration's
-expected duration: its own last duration on this machine when the store has one, else the mean of
-those run so far in this sweep (unknown until one has finished). Reused rows cost nothing.
+expected duration: its own last duration on this machine when the store has one (plan), else a guess
+from the store made before the first run starts (`guess_durations`: the same model's stored runs on
+this machine, scaled by the size of the timed work), else the mean of those run so far in this sweep.
+Reused rows cost nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +46,40 @@ def expected_remaining_s(steps: list[Step], index: int, started: float | None, r
     return total
 
 
+def timed_tokens(spec) -> int:
+    """The size of a run's timed work in tokens, for scaling a stored duration to another workload.
+
+    >>> from quantscope.spec import ModelSpec, RunSpec, WorkloadSpec
+    >>> timed_tokens(RunSpec(model=ModelSpec("synthetic", "x"), workload=WorkloadSpec(prompt_tokens=8, gen_tokens=4)))
+    132
+    """
+    w = spec.workload
+    return (w.warmup + w.max_reps) * (w.prompt_tokens + w.gen_tokens) * w.batch
+
+
+def guess_durations(st, steps: list[Step], machine_id: str) -> set[int]:
+    """Give each step with no duration of its own a guess from the stored runs of the same model on this
+    machine: the median over them of duration x (this step's timed tokens / theirs). The steps guessed
+    (their expected_s set here) are returned; with no such run the ETA waits for the first to end.
+    """
+    import statistics
+
+    guessed = set()
+    by_model: dict[str, list[tuple[float, int]]] = {}
+    for i, step in enumerate(steps):
+        if step.reuse is not None or step.expected_s is not None:
+            continue
+        ref = step.spec.model.ref
+        if ref not in by_model:
+            by_model[ref] = [(r.duration_s, timed_tokens(r.spec)) for _, r in
+                             st.results(machine_id=machine_id, model=ref, status="ok", limit=50)]
+        stored = by_model[ref]
+        if stored:
+            step.expected_s = statistics.median(d * timed_tokens(step.spec) / max(t, 1) for d, t in stored)
+            guessed.add(i)
+    return guessed
+
+
 class _Eta(ProgressColumn):
     def __init__(self, display: SweepDisplay) -> None:
         super().__init__()
@@ -53,14 +89,16 @@ class _Eta(ProgressColumn):
         left = self.display.remaining()
         if left is None:
             return Text("ETA ?", style="progress.remaining")
-        return Text(f"ETA {fmt_clock(left)}", style="progress.remaining")
+        guess = any(i >= self.display.index for i in self.display.guessed)
+        return Text(f"ETA {'~' if guess else ''}{fmt_clock(left)}", style="progress.remaining")
 
 
 class SweepDisplay:
     """Hooks for run_sweep: a rich progress bar on stderr, a line per configuration above it."""
 
-    def __init__(self, steps: list[Step], console: Console | None = None) -> None:
+    def __init__(self, steps: list[Step], console: Console | None = None, guessed: set[int] | None = None) -> None:
         self.steps = steps
+        self.guessed = guessed or set()  # steps whose duration is a guess (guess_durations): ETA "~"
         self.console = console or Console(stderr=True)
         self.index = 0
         self.started: float | None = None
@@ -83,6 +121,11 @@ class SweepDisplay:
         self.index = i
         self.started = time.monotonic()
         self.progress.update(self.task, description=f"[bold]{escape(spec_label(step.spec))}")
+
+    def on_wait(self, holder) -> None:
+        """Another sweep on this store holds what this one waits for (store/claims.py)."""
+        self.progress.console.print(f"[dim]waiting: another sweep ({escape(str(holder))}) is measuring on this "
+                                    "machine; its rows are taken, not measured twice[/]", highlight=False)
 
     def on_done(self, i: int, row: Row) -> None:
         if not row.reused and row.result.status != "interrupted":

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from quantscope.analysis.summary import Summary
-from quantscope.present.columns import rich_table, sweep_columns
+from quantscope.present.columns import natural_width, rich_table, sweep_columns
 
 LOG_WIDTH = 200  # columns when stdout is not a terminal (a log or CI): rich would otherwise assume 80
 
@@ -21,17 +21,26 @@ def out_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=LOG_WIDTH)
 
 
-def comparison_table(summaries: list[Summary], baseline: Summary | None, title: str) -> Table:
-    """The table; quality columns appear only when some row has a quality figure."""
-    return rich_table(sweep_columns(baseline, summaries), summaries, title)
+def comparison_table(summaries: list[Summary], baseline: Summary | None, title: str,
+                     width: int | None = None) -> Table:
+    """The table; quality columns appear only when some row has a quality figure; with `width`, the
+    columns that fit it."""
+    return rich_table(sweep_columns(baseline, summaries), summaries, title, width)
+
+
+def wide_console(console: Console, columns, summaries) -> Console:
+    """A console as wide as the table of every column (--wide), writing where `console` writes."""
+    return Console(width=max(console.width, natural_width(columns, summaries)), file=console.file)
 
 
 def print_comparison(summaries: list[Summary], baseline: Summary | None, title: str,
-                     console: Console | None = None) -> None:
+                     console: Console | None = None, wide: bool = False) -> None:
     console = console or out_console()
     if not summaries:
         return
-    console.print(comparison_table(summaries, baseline, title))
+    if wide:
+        console = wide_console(console, sweep_columns(baseline, summaries), summaries)
+    console.print(comparison_table(summaries, baseline, title, None if wide else console.width))
     if baseline is not None:
         console.print(f"decode ratio: tok/s against {escape(baseline.label)} (run {baseline.run_id}), 95% CI "
                       "of the ratio; * = significant by Welch's t-test (p < 0.05). Speed ± 95% CI, quality ± SE.",
