@@ -34,9 +34,28 @@ def policy_quant(policy: dict[str, str], default: str) -> QuantSpec:
             by_fmt.setdefault(fmt, []).append(name)
     rules = []
     for fmt, names in sorted(by_fmt.items()):
-        alt = "|".join(re.escape(n) for n in names)
-        rules.append(Override(f"re:{alt}" if len(names) == 1 else f"re:(?:{alt})", fmt))
+        parts = _compact(names)
+        alt = "|".join(parts)
+        rules.append(Override(f"re:{alt}" if len(parts) == 1 else f"re:(?:{alt})", fmt))
     return QuantSpec(method=default, overrides=tuple(rules))
+
+
+def _compact(names: list[str]) -> list[str]:
+    """Regexes matching exactly `names`: GGUF block tensors grouped by kind (blk\\.(?:0|7)\\.attn_q\\.weight),
+    so a 210-tensor policy stays a readable label."""
+    blocks: dict[str, list[int]] = {}
+    out = []
+    for n in names:
+        m = re.fullmatch(r"blk\.(\d+)\.(.+)", n)
+        if m:
+            blocks.setdefault(m.group(2), []).append(int(m.group(1)))
+        else:
+            out.append(re.escape(n))
+    for rest, ids in sorted(blocks.items()):
+        ids = sorted(set(ids))
+        num = str(ids[0]) if len(ids) == 1 else "(?:" + "|".join(map(str, ids)) + ")"
+        out.append(rf"blk\.{num}\.{re.escape(rest)}")
+    return out
 
 
 def policy_toml(quant: QuantSpec, comment: str = "") -> str:
