@@ -172,11 +172,12 @@ def test_sweep_killed_mid_run_leaves_no_process_and_no_job_folder_after_the_next
                               "--dtype", "bf16", "--no-report"], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        def worker_running() -> list[int]:
-            return [p for p in descendants(sweep.pid) if "quantscope.runner.worker" in " ".join(_cmd(p))]
+        def worker_running() -> bool:
+            family = descendants(sweep.pid)  # the worker and, once its main() runs, its sentinel
+            return len(family) >= 2 and any("quantscope.runner.worker" in " ".join(_cmd(p)) for p in family)
 
         assert wait_for(worker_running, 180), "the sweep never started a worker"
-        time.sleep(0.5)  # mid-run: the worker is importing or measuring
+        time.sleep(0.5)  # mid-run: the worker is importing torch or measuring
         family = descendants(sweep.pid)
         assert family
         sweep.send_signal(signal.SIGKILL)
