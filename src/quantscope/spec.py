@@ -203,6 +203,36 @@ class QualitySpec:
 
 
 @dataclass(frozen=True)
+class TaskSpec:
+    """Downstream tasks evaluated by lm-evaluation-harness after the timed work (quality/tasks/).
+
+    `names` are lm-eval task names (our offline `quantscope_cloze` among them); `limit` takes the first N
+    documents of each task, as lm-eval's --limit does. Empty names: no task pass, and the spec's stored
+    form (and key hash) is what it was before tasks existed.
+
+    >>> TaskSpec.parse("quantscope_cloze, arc_easy", 200)
+    TaskSpec(names=('quantscope_cloze', 'arc_easy'), limit=200)
+    """
+
+    names: tuple[str, ...] = ()
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(self.names))
+        _check(all(n and n.strip() == n and "," not in n for n in self.names),
+               f"task names {list(self.names)} must be non-empty, without spaces or commas")
+        _check(len(set(self.names)) == len(self.names), f"task names {list(self.names)} repeat a task")
+        _check(self.limit is None or self.limit >= 1, f"task limit must be >= 1, got {self.limit}")
+        _check(self.limit is None or bool(self.names), "a task limit needs --tasks")
+
+    @classmethod
+    def parse(cls, text: str | None, limit: int | None = None) -> TaskSpec:
+        """`--tasks a,b` (comma-separated, as lm_eval's CLI takes them) and `--task-limit N`."""
+        names = tuple(dict.fromkeys(n.strip() for n in (text or "").split(",") if n.strip()))
+        return cls(names, limit)
+
+
+@dataclass(frozen=True)
 class RunSpec:
     model: ModelSpec = field(default_factory=ModelSpec)
     quant: QuantSpec = field(default_factory=QuantSpec)
@@ -212,6 +242,7 @@ class RunSpec:
     quality: QualitySpec = field(default_factory=QualitySpec)
     options: tuple[tuple[str, Any], ...] = ()  # backend options (compile, threads, session options)
     seed: int = 0
+    tasks: TaskSpec = field(default_factory=TaskSpec)
 
     def __post_init__(self) -> None:
         _check(self.device in DEVICES, f"device {self.device!r} is not one of {', '.join(DEVICES)}")
@@ -223,6 +254,8 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["quant"] = self.quant.to_dict()
+        if not self.tasks.names:
+            del d["tasks"]  # specs without a task pass keep their stored form and key hash
         return d
 
     @classmethod
@@ -239,6 +272,7 @@ class RunSpec:
             quality=QualitySpec(**d["quality"]),
             options=tuple(tuple(o) for o in d.get("options", ())),
             seed=d.get("seed", 0),
+            tasks=TaskSpec(**d.get("tasks", {})),
         )
 
     def key(self) -> dict[str, Any]:
@@ -265,4 +299,4 @@ def reference_spec(spec: RunSpec) -> RunSpec:
     Every other configuration's KLD is measured against this run's log-probs.
     """
     return RunSpec(model=spec.model, quant=QuantSpec(dtype="fp32"), backend="torch", device=spec.device,
-                   workload=spec.workload, quality=spec.quality, seed=spec.seed)
+                   workload=spec.workload, quality=spec.quality, seed=spec.seed, tasks=spec.tasks)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from quantscope.errors import UserError
 
 
-def constraints_from(max_memory: str | None, max_kld: float | None, min_top1: float | None):
+def constraints_from(max_memory: str | None, max_kld: float | None, min_top1: float | None,
+                     max_acc_drop: float | None = None):
     from quantscope.advise.recommend import Constraints
     from quantscope.present.units import parse_bytes
 
@@ -15,7 +16,10 @@ def constraints_from(max_memory: str | None, max_kld: float | None, min_top1: fl
         raise UserError(f"--max-kld must be >= 0 nat, got {max_kld}")
     if min_top1 is not None and not 0 <= min_top1 <= 1:
         raise UserError(f"--min-top1 is a fraction between 0 and 1 (e.g. 0.9), got {min_top1}")
-    return Constraints(parse_bytes(max_memory) if max_memory else None, max_kld, min_top1)
+    if max_acc_drop is not None and not 0 <= max_acc_drop <= 1:
+        raise UserError(f"--max-acc-drop is a fraction of accuracy between 0 and 1 (0.01 = 1 point), "
+                        f"got {max_acc_drop}")
+    return Constraints(parse_bytes(max_memory) if max_memory else None, max_kld, min_top1, max_acc_drop)
 
 
 @dataclass

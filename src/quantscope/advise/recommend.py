@@ -36,6 +36,7 @@ class Constraints:
     max_memory_bytes: float | None = None  # peak RSS
     max_kld: float | None = None  # nat, mean KL(reference || model)
     min_top1: float | None = None  # fraction of tokens whose top-1 matches the reference
+    max_acc_drop: float | None = None  # task accuracy lost against the reference (fraction, worst task)
 
     def describe(self) -> str:
         parts = []
@@ -45,6 +46,8 @@ class Constraints:
             parts.append(f"KLD <= {self.max_kld:g} nat")
         if self.min_top1 is not None:
             parts.append(f"same top-1 >= {self.min_top1 * 100:g} %")
+        if self.max_acc_drop is not None:
+            parts.append(f"task accuracy drop <= {self.max_acc_drop * 100:g} points")
         return ", ".join(parts) or "none"
 
 
@@ -74,8 +77,23 @@ def evidence(s: Summary) -> str:
     return col.phrases(col.EVIDENCE, s)
 
 
-def violations(s: Summary, c: Constraints) -> list[Exclusion]:
-    """Every constraint `s` breaks; a constraint whose figure was not measured counts as broken."""
+def acc_drop_of(s: Summary, rows: list[Summary]) -> float | None:
+    """The worst task accuracy drop of `s` against its task reference among `rows` (0 for the reference
+    itself); None when either has no task results (analysis.tasks, paired per document)."""
+    from quantscope.analysis.tasks import task_reference, worst_drop
+
+    ref = task_reference(rows, s.result)
+    if ref is None:
+        return None
+    if ref is s:
+        return 0.0
+    d = worst_drop(ref.result, s.result)
+    return d.drop if d is not None else None
+
+
+def violations(s: Summary, c: Constraints, rows: list[Summary] | None = None) -> list[Exclusion]:
+    """Every constraint `s` breaks; a constraint whose figure was not measured counts as broken.
+    `rows` (the group) holds the task reference that --max-acc-drop measures against."""
     if not s.ok:
         return [Exclusion(s, "status", f"{s.status}: {s.result.reason}", math.inf)]
     if s.decode is None:
@@ -86,12 +104,16 @@ def violations(s: Summary, c: Constraints) -> list[Exclusion]:
         ("max-kld", c.max_kld, s.kld[0] if s.kld else None, False, "KLD", lambda v: f"{v:.4g} nat"),
         ("min-top1", c.min_top1, s.top1[0] if s.top1 else None, True, "same top-1",
          lambda v: f"{v * 100:.2f} %"),
+        ("max-acc-drop", c.max_acc_drop, acc_drop_of(s, rows or [s]) if c.max_acc_drop is not None else None,
+         False, "task accuracy drop", lambda v: f"{v * 100:.2f} points"),
     )
     for name, limit, value, is_min, what, show in checks:
         if limit is None:
             continue
         if value is None:
-            out.append(Exclusion(s, name, f"{what} not measured (run with the quality pass)", math.inf))
+            how = "the FP32 reference and this row with the same --tasks" if name == "max-acc-drop" else \
+                "the quality pass"
+            out.append(Exclusion(s, name, f"{what} not measured (run with {how})", math.inf))
         elif (value < limit) if is_min else (value > limit):
             excess = (limit / value - 1 if value > 0 else math.inf) if is_min else (
                 value / limit - 1 if limit > 0 else math.inf)
@@ -136,7 +158,7 @@ def recommend(rows: list[Summary], goal: str, constraints: Constraints) -> Recom
     reasons = []
     if goal == "balanced" and c.max_kld is None:
         if any(s.kld is not None and not s.is_reference for s in rows):
-            c = Constraints(c.max_memory_bytes, DEFAULT_BALANCED_MAX_KLD, c.min_top1)
+            c = Constraints(c.max_memory_bytes, DEFAULT_BALANCED_MAX_KLD, c.min_top1, c.max_acc_drop)
             reasons.append(f"goal balanced applies KLD <= {DEFAULT_BALANCED_MAX_KLD} nat by default "
                            "(set --max-kld to change it)")
         else:
@@ -145,7 +167,7 @@ def recommend(rows: list[Summary], goal: str, constraints: Constraints) -> Recom
     base = _baseline(rows)
     candidates, excluded = [], []
     for s in rows:
-        v = violations(s, c)
+        v = violations(s, c, rows)
         if goal == "balanced" and not v and s.peak_rss_bytes is None:
             v = [Exclusion(s, "status", "peak RSS not measured", math.inf)]
         if v:
@@ -186,11 +208,24 @@ def recommend(rows: list[Summary], goal: str, constraints: Constraints) -> Recom
                        f"{speedup:.2f}x decode, {saving:.2f}x less peak RSS")
     if w.kld is not None and not w.is_reference:
         reasons.append("its quality cost: " + ", ".join(p for p in (col.KLD.phrase(w), col.TOP1.phrase(w)) if p))
+    reasons += _task_cost(w, rows)
     if base is not None and base is not w:
         reasons.append(_versus(base, w))
     if rec.runners_up:
         reasons.append(_tie_text(goal, w, rec.runners_up[0]))
     return rec
+
+
+def _task_cost(w: Summary, rows: list[Summary]) -> list[str]:
+    """The winner's task accuracy against its task reference, with the paired SE (analysis.tasks)."""
+    from quantscope.analysis.tasks import acc_drops, task_reference
+
+    ref = task_reference(rows, w.result)
+    if ref is None or ref is w:
+        return []
+    return [f"its task accuracy against {ref.label} (run {ref.run_id}): " + "; ".join(
+        f"{d.task} {d.metric} {d.other * 100:.2f} % vs {d.reference * 100:.2f} %, {d.text().split(' ', 2)[2]}"
+        for d in acc_drops(ref.result, w.result))]
 
 
 def _versus(base: Summary, w: Summary) -> str:

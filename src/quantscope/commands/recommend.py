@@ -15,6 +15,9 @@ def recommend_cmd(
     max_memory: Annotated[str | None, Opt("--max-memory", help="Peak RSS limit, e.g. 2GiB or 512MiB.")] = None,
     max_kld: Annotated[float | None, Opt("--max-kld", help="Largest mean KLD vs FP32, in nats, e.g. 0.05.")] = None,
     min_top1: Annotated[float | None, Opt("--min-top1", help="Smallest same-top-1 rate vs FP32, e.g. 0.9.")] = None,
+    max_acc_drop: Annotated[float | None, Opt("--max-acc-drop", help="Largest task accuracy drop vs the FP32 "
+                                              "reference (worst task, lm-eval --tasks), e.g. 0.01 = 1 "
+                                              "point.")] = None,
     model: Annotated[str | None, Opt("--model", "-m", help="Only rows of this model (reference or label).")] = None,
     like: Annotated[str | None, Opt("--like", help="Advise on the rows comparable with this run id or key "
                                                    "prefix (default: the newest sweep).")] = None,
@@ -41,7 +44,7 @@ def recommend_cmd(
     from quantscope.store import open_store
     from quantscope.sweep.table import out_console
 
-    constraints = constraints_from(max_memory, max_kld, min_top1)
+    constraints = constraints_from(max_memory, max_kld, min_top1, max_acc_drop)
     with open_store(store, readonly=True) as st:
         chosen = load_group(st, model, like, group)
     rows = chosen.rows

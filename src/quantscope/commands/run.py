@@ -10,7 +10,7 @@ import typer
 from quantscope.backends import BACKENDS
 from quantscope.errors import UserError
 from quantscope.methods import methods_summary
-from quantscope.spec import Override, RunSpec, WorkloadSpec
+from quantscope.spec import Override, RunSpec, TaskSpec, WorkloadSpec
 
 Opt = typer.Option
 # Help texts come from the registries, so a new runtime or method shows up here by registering.
@@ -74,6 +74,11 @@ def run_cmd(
     text_file: Annotated[Path | None, Opt(help="Text for the quality pass (default: pydoc_data.topics).")] = None,
     dataset: Annotated[str | None, Opt(help="Dataset for the quality pass, e.g. wikitext-2 (needs network).")] = None,
     reference: Annotated[str | None, Opt(help="Key hash (prefix) of a stored run to use as the KLD reference.")] = None,
+    tasks: Annotated[str | None, Opt("--tasks", help="lm-eval tasks after the timed work, comma-separated, e.g. "
+                                     "quantscope_cloze (offline) or hellaswag,arc_easy (needs their datasets); "
+                                     "needs quantscope[tasks].")] = None,
+    task_limit: Annotated[int | None, Opt("--task-limit", help="Evaluate the first N documents of each task "
+                                          "(lm-eval's --limit).")] = None,
     allow_pickle: Annotated[bool, Opt("--allow-pickle", help="Load pickle weights (weights_only=True).")] = False,
     trust_remote_code: Annotated[bool, Opt("--trust-remote-code", help="Run the model's own code.")] = False,
     revision: Annotated[str | None, Opt(help="Pinned revision (needed with --trust-remote-code).")] = None,
@@ -103,7 +108,7 @@ def run_cmd(
     model_flags = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code, "revision": revision}
     base = base_spec(model, model_flags, workload, quality=quality, recipe=recipe, ctx=ctx,
                      quality_tokens=quality_tokens, text=quality_text(text_file, dataset), reference=reference,
-                     device=device, seed=seed)
+                     device=device, seed=seed, tasks=TaskSpec.parse(tasks, task_limit))
     options = {**parse_params(opt or []), **({"compile": True} if compile else {})}
     params = parse_params(qparam or [])
     rules: tuple[Override, ...] = ()
@@ -131,5 +136,12 @@ def measure_and_store(spec: RunSpec, store_path: Path | None, timeout: float, qu
         run_id, result = measure(spec, store_path, timeout, say=typer.echo, on_progress=live.on_progress)
     for line in summary_lines(result):
         typer.echo(line)
+    if spec.tasks.names:
+        from quantscope.analysis.tasks import drop_lines
+        from quantscope.store import open_store
+
+        with open_store(store_path) as st:
+            for line in drop_lines(st, result):
+                typer.echo(line)
     typer.echo(f"  stored as run {run_id} in {store_path or default_store_path()} (key {spec.key_hash()})")
     return 0 if result.status in ("ok", "unsupported") else 1

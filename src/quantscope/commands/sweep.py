@@ -18,7 +18,7 @@ import typer
 from quantscope.backends import BACKENDS
 from quantscope.errors import UserError
 from quantscope.methods import methods_summary
-from quantscope.spec import RunSpec, WorkloadSpec
+from quantscope.spec import RunSpec, TaskSpec, WorkloadSpec
 
 Opt = typer.Option
 
@@ -53,6 +53,9 @@ def sweep_cmd(
     quality_tokens: Annotated[int, Opt(help="Scored tokens per configuration (run: 16384).")] = SWEEP_QUALITY_TOKENS,
     text_file: Annotated[Path | None, Opt(help="Text for the quality pass (default: pydoc_data.topics).")] = None,
     dataset: Annotated[str | None, Opt(help="Dataset for the quality pass, e.g. wikitext-2 (needs network).")] = None,
+    tasks: Annotated[str | None, Opt("--tasks", help="lm-eval tasks for every row, comma-separated, e.g. "
+                                     "quantscope_cloze (offline); needs quantscope[tasks].")] = None,
+    task_limit: Annotated[int | None, Opt("--task-limit", help="First N documents of each task.")] = None,
     allow_pickle: Annotated[bool, Opt("--allow-pickle", help="Load pickle weights (weights_only=True).")] = False,
     trust_remote_code: Annotated[bool, Opt("--trust-remote-code", help="Run the model's own code.")] = False,
     revision: Annotated[str | None, Opt(help="Pinned revision (needed with --trust-remote-code).")] = None,
@@ -99,7 +102,8 @@ def sweep_cmd(
                             min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds, ci_target=ci_target,
                             threads=threads)
     base = base_spec(model, model_flags, workload, quality=quality, recipe=recipe, ctx=ctx,
-                     quality_tokens=quality_tokens, text=quality_text(text_file, dataset), seed=seed)
+                     quality_tokens=quality_tokens, text=quality_text(text_file, dataset), seed=seed,
+                     tasks=TaskSpec.parse(tasks, task_limit))
     specs = sweep_specs(base, matrix, backend or [], quant or [], dtype or [])
     # cheap checks (paths, pickle, headers, the model's context) give a one-line error before any work
     check_fits(base, resolve(base.model))

@@ -168,5 +168,11 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
         info.update(q_info)
     elif artifact.synthetic:
         info["quality"] = "not measured: synthetic random weights have no meaningful quality"
+    if spec.tasks.names:  # lm-eval on the same loaded model, after the quality pass (issue 18)
+        from quantscope.runner.task_step import task_measurements
+
+        t, t_info = task_measurements(backend, spec, artifact)
+        measurements += t
+        info.update(t_info)
     backend.close()
     return done("ok", measurements, info=info)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from quantscope.errors import UserError
-from quantscope.spec import QualitySpec, RunSpec, WorkloadSpec
+from quantscope.spec import QualitySpec, RunSpec, TaskSpec, WorkloadSpec
 
 
 def quality_text(text_file: Path | None, dataset: str | None) -> str:
@@ -29,12 +29,19 @@ def default_ctx(recipe: str) -> int:
 
 def base_spec(model: str | None, model_flags: dict, workload: WorkloadSpec, *, quality: bool = True,
               recipe: str = "llama", ctx: int | None = None, quality_tokens: int = QualitySpec().max_tokens,
-              text: str = "pydoc", reference: str | None = None, device: str = "cpu", seed: int = 0) -> RunSpec:
+              text: str = "pydoc", reference: str | None = None, device: str = "cpu", seed: int = 0,
+              tasks: TaskSpec | None = None) -> RunSpec:
     """The shared part of every spec of one invocation (no backend, method or options yet).
 
-    A synthetic model never gets a quality pass: its weights are random.
+    A synthetic model never gets a quality pass: its weights are random. Tasks (lm-eval) need the
+    optional lm-eval package: missing, it is one line now rather than a failed task part per row.
     """
     from quantscope.models import parse_model
+
+    if tasks is not None and tasks.names:
+        from quantscope.quality.tasks import check_installed
+
+        check_installed()
 
     mspec = parse_model(model, **model_flags)
     return RunSpec(
@@ -44,6 +51,7 @@ def base_spec(model: str | None, model_flags: dict, workload: WorkloadSpec, *, q
         quality=QualitySpec(enabled=quality and not mspec.synthetic, recipe=recipe, ctx=ctx or default_ctx(recipe),
                             max_tokens=quality_tokens, text=text, reference=reference),
         seed=seed,
+        tasks=tasks or TaskSpec(),
     )
 
 
