@@ -1,10 +1,11 @@
 """sweep --repeat N (each configuration in N worker processes, interleaved passes, N rows of one key) and
 --wait-quiet (a bounded wait for a quiet machine before each run), with a fake runner: no worker, no model."""
 
+import numpy as np
 import pytest
 from helpers.results import make_result, make_spec
 
-from quantscope.analysis.compare import between_process, replicates
+from quantscope.analysis.compare import between_process, pool_processes, replicates
 from quantscope.analysis.summary import summarize
 from quantscope.env import fingerprint
 from quantscope.errors import UserError
@@ -113,3 +114,34 @@ def test_replicates_pool_one_key_on_one_machine_and_leave_out_contended_rows():
     assert between.cell(summaries[2]) == col.NONE
     assert col.between_columns(summaries[2:]) == ()  # no --repeat: no column
     assert between.header in [c.header for c in col.sweep_columns(summaries[0], summaries)]
+
+
+def test_sweep_command_repeat_pools_the_processes_in_its_table(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from quantscope.cli import app
+
+    runner = Runner(fingerprint())
+    monkeypatch.setattr("quantscope.runner.run_spec", runner)
+    args = ["sweep", "--model", "synthetic:tiny-llama", "--no-quality", "--backend", "torch", "--dtype", "fp32",
+            "--dtype", "bf16", "--repeat", "3", "--no-report", "--wide", "--store", str(tmp_path / "s.sqlite")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert runner.calls == ["fp32", "bf16"] * 3
+    out = " ".join(res.output.split())
+    assert "decode, processes pooled" in out and "3 proc, spread" in out and "sweep done: 6 ok" in out
+
+
+def test_pooling_gives_the_recommendation_one_row_per_configuration_with_one_sample_per_process():
+    fp32 = [(i, make_result(seed=i, decode=d)) for i, d in [(1, 27.96), (3, 25.7), (5, 26.9)]]
+    busy = (7, make_result(seed=7, decode=9.0, info={"contention": contention_info([1.7], 2)}))
+    bf16 = (2, make_result(make_spec(dtype="bf16"), seed=2))
+    failed = (4, make_result(make_spec(dtype="fp16"), status="failed"))
+    out = pool_processes([fp32[0], bf16, fp32[1], failed, fp32[2], busy])
+    assert [i for i, _ in out] == [2, 4, 5]  # the group's newest clean row stands for it
+    pooled = out[2][1]
+    means = [float(np.mean(r.get("decode_tps").samples)) for _, r in fp32]
+    assert pooled.get("decode_tps").samples == pytest.approx(means)  # N = 3 processes, not 15 reps
+    assert pooled.info["processes"] == {"runs": [1, 3, 5], "n": 3, "left_out_contended": [7]}
+    assert pooled.get("peak_rss_bytes") == fp32[2][1].get("peak_rss_bytes")  # not a per-rep figure: as stored
+    assert pool_processes([bf16, failed]) == [bf16, failed]  # no --repeat: unchanged

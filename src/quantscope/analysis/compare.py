@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -205,4 +206,59 @@ def replicates(rows, measurement: str = "decode_tps") -> dict[int, BetweenProces
         if len(members) > 1:
             pooled = between_process([s for _, s in members])
             out.update({run_id: pooled for run_id, _ in members})
+    return out
+
+
+# Per-repetition speed figures: pooled over processes as one mean per process (the process is the unit).
+PER_REP = ("decode_tps", "prefill_tps", "ttft_s", "achieved_bandwidth_Bps", "bandwidth_fraction",
+           "energy_j_per_token")
+
+
+def pool_processes(rows):
+    """(run id, Result) pairs with each configuration's rows from several processes on one machine
+    (sweep --repeat) merged into one row, for the recommendation and any ranking that must see each
+    configuration once.
+
+    The merged row is the newest row of the group, its per-rep speed measurements replaced by one
+    sample per process (that process's mean), so a CI or Welch test on it is over processes; its info
+    says which runs it pools. Contended rows are left out of a group that has a clean row. Rows
+    without a sibling come back unchanged, in their order.
+    """
+    import dataclasses
+
+    from quantscope.result import Measurement
+
+    groups: dict[tuple[str, str], list[tuple[int, Any]]] = {}
+    for run_id, r in rows:
+        if r.status == "ok":
+            groups.setdefault((r.spec.key_hash(), r.env.machine_id), []).append((run_id, r))
+    merged: dict[int, Any] = {}  # run id of a group's newest row -> the pooled row; others dropped
+    dropped: set[int] = set()
+    for members in groups.values():
+        clean = [(i, r) for i, r in members if not contended(r)] or members
+        if len(members) == 1:
+            continue
+        dropped |= {i for i, _ in members}
+        newest_id, newest = max(clean, key=lambda x: x[0])
+        if len(clean) == 1:
+            merged[newest_id] = newest
+            continue
+        pooled = []
+        for m in newest.measurements:
+            if m.name in PER_REP:
+                runs = [r.get(m.name) for _, r in clean]
+                means = [float(np.mean(x.samples)) for x in runs if x is not None and x.samples]
+                m = Measurement(m.name, m.unit, means, m.higher_is_better,
+                                {**m.meta, "pooled": "one sample per process (its mean)"})
+            pooled.append(m)
+        used = {i for i, _ in clean}
+        info = {**newest.info, "processes": {"runs": sorted(used), "n": len(used),
+                                             "left_out_contended": sorted({i for i, _ in members} - used)}}
+        merged[newest_id] = dataclasses.replace(newest, measurements=tuple(pooled), info=info)
+    out = []
+    for run_id, r in rows:
+        if run_id in merged:
+            out.append((run_id, merged[run_id]))
+        elif run_id not in dropped:
+            out.append((run_id, r))
     return out
