@@ -64,6 +64,11 @@ def sweep_cmd(
     executor: Annotated[str, Opt("--executor", help="Where the runs happen: local (one isolated worker at a "
                                   "time on this machine).")] = "local",
     force: Annotated[bool, Opt("--force", help="Measure again even configurations already stored.")] = False,
+    repeat: Annotated[int, Opt("--repeat", help="Measure each configuration in N separate worker processes, in "
+                               "N passes (N rows of one key; the table pools them and shows the spread "
+                               "between processes beside the within-run CI).")] = 1,
+    wait_quiet: Annotated[float | None, Opt("--wait-quiet", help="Before each run, wait up to S seconds until "
+                                            "other processes use at most 10% of the cores.")] = None,
     goal: Annotated[str, Opt(help="Goal of the recommendation: memory | speed | balanced")] = "balanced",
     report: Annotated[Path | None, Opt("--report", help="HTML report to write.")] = Path("quantscope-report.html"),
     no_report: Annotated[bool, Opt("--no-report", help="Write no HTML report.")] = False,
@@ -88,6 +93,7 @@ def sweep_cmd(
     from quantscope.models.context import check_fits
     from quantscope.sweep.execute import plan, run_sweep
     from quantscope.sweep.executors import get_executor
+    from quantscope.sweep.repeat import QuietExecutor, check_repeat, run_repeated
     from quantscope.sweep.specs import base_spec, quality_text, sweep_specs
     from quantscope.sweep.progress import SweepDisplay, guess_durations
     from quantscope.sweep.table import out_console
@@ -97,6 +103,9 @@ def sweep_cmd(
     if not 0 < timeout < float("inf"):  # also refuses nan: the worker's clock needs a finite limit
         raise UserError(f"--timeout must be a finite number of seconds > 0, got {timeout:g}")
     runs_on = get_executor(executor)
+    check_repeat(repeat)
+    if wait_quiet is not None:
+        runs_on = QuietExecutor(runs_on, wait_quiet)
     model_flags = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code, "revision": revision}
     workload = WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,
                             min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds, ci_target=ci_target,
@@ -118,8 +127,11 @@ def sweep_cmd(
             console.print(line, highlight=False)
         guessed = guess_durations(st, steps, env.machine_id)  # an ETA from the start, not after the first
         with SweepDisplay(steps, guessed=guessed) as display:
-            outcome = run_sweep(st, steps, env, timeout, on_start=display.on_start, on_done=display.on_done,
-                                executor=runs_on, on_wait=display.on_wait)
+            hooks = {"on_start": display.on_start, "on_done": display.on_done, "on_wait": display.on_wait}
+            if repeat == 1:
+                outcome = run_sweep(st, steps, env, timeout, executor=runs_on, **hooks)
+            else:  # N passes; the display redraws each pass over the same configurations
+                outcome = run_repeated(st, specs, env, timeout, repeat, force, executor=runs_on, **hooks)
         rows = [(row.run_id, row.result) for row in outcome.rows]
         finish(console, rows, base, goal, None if no_report else report, st, wide)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
@@ -146,9 +158,12 @@ def workload_lines(base: RunSpec) -> list[str]:
 
 def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st, wide: bool = False) -> None:
     """The comparison table, the recommendation, and the report, for the rows of this sweep."""
+    from rich.markup import escape
+
     from quantscope.advise.recommend import Constraints, recommend
-    from quantscope.analysis.summary import default_baseline, summarize
     from quantscope.advise.text import recommendation_lines
+    from quantscope.analysis.compare import contention_notes, pool_processes
+    from quantscope.analysis.summary import default_baseline, summarize
     from quantscope.sweep.table import print_comparison
 
     if not rows:
@@ -158,7 +173,11 @@ def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st, wid
     baseline = default_baseline(summaries)
     print_comparison(summaries, baseline, f"{base.model.label}: {len(ok)} of {len(rows)} configurations ok",
                      console, wide)
-    for line in recommendation_lines(recommend(summaries, goal, Constraints())):
+    for note in contention_notes(rows):
+        console.print(f"[yellow]{escape(note)}[/]", highlight=False)
+    # one row per configuration: rows from several processes (--repeat) pooled, the process the unit
+    ranked = [summarize(i, r) for i, r in pool_processes(rows)]
+    for line in recommendation_lines(recommend(ranked, goal, Constraints())):
         console.print(line, highlight=False)
     if report is not None:
         from quantscope.report.build import build_report
