@@ -49,3 +49,15 @@ def test_vmhwm_is_read_in_bytes():
     if hwm is None:
         pytest.skip("no /proc/self/status here")
     assert hwm > 10 * MiB  # a Python process with numpy loaded
+
+
+def test_a_block_inside_a_block_sees_its_own_peak_and_leaves_the_outer_peak_whole():
+    """load + timed work (outer) and the timed work alone (inner, reset=False): a 500 MiB spike before the
+    inner block counts for the outer one only."""
+    with PeakRSS() as outer:
+        allocate_and_free()  # the load's transient copy
+        with PeakRSS(reset=False) as inner:
+            time.sleep(0.05)  # the timed work, with no new allocation
+    assert not inner.hwm_reset and not inner.hwm_counted  # VmHWM did not rise inside: not inner's peak
+    assert inner.increase_bytes < 0.10 * KNOWN, inner.increase_bytes / MiB
+    assert abs(outer.increase_bytes - KNOWN) <= 0.10 * KNOWN, outer.increase_bytes / MiB

@@ -42,3 +42,13 @@ def test_gpu_telemetry_reads_as_mean_and_peak_and_is_absent_on_cpu_rows():
     assert col.GPU_UTIL.cell(gpu) == "87.5 / 100" and col.GPU_POWER.cell(gpu) == "402 / 611"
     assert col.GPU_TEMP.cell(gpu) == col.NONE  # not reported: no number made up
     assert col.shown(col.EFFICIENCY, [cpu]) == [c for c in col.EFFICIENCY if not c.optional]
+
+
+def test_rss_of_the_timed_work_is_shown_beside_the_peak_when_stored():
+    from quantscope.result import Measurement
+
+    r = make_result(rss_mib=900.0)
+    with_timed = summarize(1, r.__class__(**{**r.__dict__, "measurements": r.measurements + (
+        Measurement("timed_rss_bytes", "bytes", [620.0 * (1 << 20)], False),)}))
+    assert col.cells(col.REPORT, with_timed)["RSS timed work [MiB]"] == "620.0"
+    assert col.TIMED_RSS.cell(summarize(2, r)) == col.NONE  # a row stored before: not made up

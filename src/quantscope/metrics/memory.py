@@ -58,8 +58,12 @@ class PeakRSS:
     entered `peak_bytes`). `interval_s=0` disables sampling (VmHWM alone).
     """
 
-    def __init__(self, interval_s: float = 0.01, *, status: Path = _STATUS, clear_refs: Path = _CLEAR_REFS):
+    def __init__(self, interval_s: float = 0.01, *, status: Path = _STATUS, clear_refs: Path = _CLEAR_REFS,
+                 reset: bool = True):
         self.interval_s = interval_s
+        # reset=False: a block inside another PeakRSS (the timed work inside load + timed work) must not
+        # reset the kernel's high-water mark the outer one reads at its exit.
+        self.reset = reset
         self._status, self._clear_refs = status, clear_refs
         self._proc = psutil.Process()
         self._stop = threading.Event()
@@ -75,7 +79,7 @@ class PeakRSS:
     def __enter__(self) -> PeakRSS:
         self.samples = []
         self._stop.clear()
-        self.hwm_reset = reset_vmhwm(self._clear_refs)
+        self.hwm_reset = reset_vmhwm(self._clear_refs) if self.reset else False
         self._hwm_enter = read_vmhwm(self._status)
         self._t0 = time.perf_counter()
         self.baseline_bytes = self._rss()

@@ -140,6 +140,11 @@ def _task_acc(s: Summary) -> str:
                      + fmt_pm(*(x * 100 for x in accuracy(m)[:2]), 4, 2) for (task, metric), m in found.items())
 
 
+def _timed_rss(s: Summary) -> str:
+    m = s.result.get("timed_rss_bytes")  # rows stored before issue 16 have only the whole-run peak
+    return fmt_mib(m.value) if m is not None and m.samples else NONE
+
+
 def _energy(s: Summary) -> str:
     return _stat("energy")(s) if s.energy else s.energy_note  # why it was not measured, never a guess
 
@@ -172,6 +177,7 @@ ROOFLINE = _speed("of roofline", "bandwidth_fraction", "ci", with_n=True, unit="
 MACHINE_BW = Column("machine read bandwidth", "", _machine_bandwidth)
 ENERGY = Column("energy", "J/token", _energy, lambda s: f"N={s.energy.n}" if s.energy else "", "95% CI",
                 higher_is_better=False, text=True)
+TIMED_RSS = Column("RSS timed work", "MiB", _timed_rss, higher_is_better=False, optional=True)
 OTHERS_CPU = Column("others' CPU", "cores", _others_cpu, _contended, "mean over the timed work",
                     higher_is_better=False, optional=True)
 GPU_UTIL = Column("GPU busy mean / peak", "%", _gpu("gpu_util_pct"), higher_is_better=None, optional=True)
@@ -186,8 +192,8 @@ RUN_TIME = Column("run time", "s", lambda s: f"{s.result.duration_s:.1f}")
 # The views. A view that compares against a baseline adds its factory-made columns (see below).
 RESULTS = (RUN, MODEL, CONFIG, DEVICE, STATUS_REASON, DECODE_SD, PREFILL_SD, TTFT_SD, PEAK_RSS, WEIGHTS, PPL,
            KLD, STARTED)
-REPORT = (RUN, CONFIG, STATUS, DECODE_CI_N, PREFILL_CI_N, TTFT_CI_N, TOKEN_P50_P99, PEAK_RSS, WEIGHTS, FILE,
-          PPL, KLD, TOP1, TASK_ACC, OTHERS_CPU, RUN_TIME)
+REPORT = (RUN, CONFIG, STATUS, DECODE_CI_N, PREFILL_CI_N, TTFT_CI_N, TOKEN_P50_P99, PEAK_RSS, TIMED_RSS, WEIGHTS,
+          FILE, PPL, KLD, TOP1, TASK_ACC, OTHERS_CPU, RUN_TIME)
 EFFICIENCY = (CONFIG, DECODE_CI_N, WEIGHTS, ACHIEVED_BW, ROOFLINE, MACHINE_BW, ENERGY, GPU_UTIL, GPU_MEM_UTIL,
               GPU_POWER, GPU_TEMP, GPU_CLOCK)
 EVIDENCE = (DECODE_CI_N, PREFILL_CI, PEAK_RSS, WEIGHTS, KLD, TOP1, PPL, TASK_ACC)

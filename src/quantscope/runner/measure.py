@@ -141,7 +141,7 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
             return done("unsupported", reason=str(e), info=info)
         load_s = time.perf_counter() - t_load
         ids, info["prompt"] = prompt_ids(backend, spec.workload.prompt_tokens, spec.workload.batch, spec.seed)
-        with gpu_telemetry(spec) as tel:
+        with gpu_telemetry(spec) as tel, PeakRSS(reset=False) as timed_rss:
             runs = timed_workload(backend, ids, spec.workload, energy=None if energy_reason else meter.read,
                                   cpu=CpuSampler())
     info.update(stop_rule=runs.stop_rule, reps=len(runs.reps), discarded_stalls=runs.discarded_stalls,
@@ -155,6 +155,10 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
     # A converting backend loads another file than the source (an ONNX graph, a quantized GGUF): its size.
     file_bytes = info.get("file_bytes") or artifact.file_bytes
     measurements += memory_measurements(backend, file_bytes, rss.peak_bytes, weight_bytes)
+    # The timed work alone: a bf16 load holds the fp32 checkpoint for a moment, so the peak above can
+    # be far above what the model needs while it generates (issue 16).
+    measurements.append(Measurement("timed_rss_bytes", "bytes", [timed_rss.peak_bytes], False,
+                                    {"scope": "worker process, timed work only (sampled; VmHWM if it rose)"}))
     measurements.append(Measurement("load_s", "s", [load_s], False))
     bw, bw_info = bandwidth_measurements(runs, spec, weight_bytes, env, info.get("threads") or 1)
     measurements += bw
