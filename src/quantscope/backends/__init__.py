@@ -13,6 +13,7 @@ BACKENDS.add("torchao", "quantscope.backends.torchao.backend:TorchaoBackend")
 BACKENDS.add("bnb", "quantscope.backends.bnb.backend:BnbBackend")
 BACKENDS.add("ort", "quantscope.backends.ort.backend:OrtBackend")
 BACKENDS.add("llamacpp", "quantscope.backends.llamacpp.backend:LlamaCppBackend")
+BACKENDS.add("ortgenai", "quantscope.backends.ortgenai.backend:OrtGenaiBackend")
 
 # Each backend's typed options (light modules): `--opt` is parsed and checked against them.
 OPTIONS: Registry = Registry("backend options")
@@ -20,6 +21,7 @@ for _name in ("torch", "torchao", "bnb"):
     OPTIONS.add(_name, "quantscope.backends.torch.options:TorchOptions")
 OPTIONS.add("ort", "quantscope.backends.ort.options:OrtOptions")
 OPTIONS.add("llamacpp", "quantscope.backends.llamacpp.options:LlamaCppOptions")
+OPTIONS.add("ortgenai", "quantscope.backends.ortgenai.options:OrtGenaiOptions")
 
 
 def parse_options(backend: str, options):

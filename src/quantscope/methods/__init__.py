@@ -26,6 +26,7 @@ from quantscope.methods.policy import check_quant, overrides_reason, resolve_pol
 # Built-in configs register on import, before anything can look one up; this order is the listing order.
 # isort: off
 from quantscope.methods import torchao_configs, smoothquant, bnb_configs, ort_configs, llamacpp_configs  # noqa: F401
+from quantscope.methods import ortgenai_configs  # noqa: F401
 # isort: on
 
 

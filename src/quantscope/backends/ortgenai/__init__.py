@@ -1,0 +1,1 @@
+"""onnxruntime-genai: the model builder's graphs run by its Generator."""
