@@ -1,7 +1,7 @@
 """The contention flag and GPU telemetry in the tables and the report's notes (issue 16)."""
 
 import pytest
-from helpers.results import make_result, make_spec
+from helpers.results import make_result, make_spec, store_with
 
 from quantscope.analysis.compare import contended, contention_notes
 from quantscope.analysis.summary import summarize
@@ -52,3 +52,18 @@ def test_rss_of_the_timed_work_is_shown_beside_the_peak_when_stored():
         Measurement("timed_rss_bytes", "bytes", [620.0 * (1 << 20)], False),)}))
     assert col.cells(col.REPORT, with_timed)["RSS timed work [MiB]"] == "620.0"
     assert col.TIMED_RSS.cell(summarize(2, r)) == col.NONE  # a row stored before: not made up
+
+
+def test_recommend_names_the_contended_rows_it_advises_on(tmp_path):
+    from typer.testing import CliRunner
+
+    from quantscope.cli import app
+    from quantscope.env import fingerprint
+
+    env = fingerprint()  # recommend prefers rows of this machine
+    (busy, alone, _) = rows()
+    ids = store_with(tmp_path / "s.sqlite", [r.__class__(**{**r.__dict__, "env": env}) for _, r in (busy, alone)])
+    res = CliRunner().invoke(app, ["recommend", "--store", str(tmp_path / "s.sqlite")])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert f"Contended: run(s) {ids[0]} were measured" in out and f"run(s) {ids[1]}" not in out

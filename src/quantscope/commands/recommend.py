@@ -40,6 +40,7 @@ def recommend_cmd(
     from quantscope.advise.group import constraints_from, load_group
     from quantscope.advise.recommend import recommend
     from quantscope.advise.text import recommendation_lines
+    from quantscope.analysis.compare import contention_notes
     from quantscope.analysis.summary import summarize
     from quantscope.store import open_store
     from quantscope.sweep.table import out_console
@@ -52,7 +53,7 @@ def recommend_cmd(
     console = out_console()
     for line in recommendation_lines(rec):
         console.print(line, highlight=False)
-    for line in chosen.lines():
+    for line in chosen.lines() + contention_notes(rows):  # flagged rows named: their speed was left over
         console.print(line, highlight=False, markup=False)
     if hardware:
         from quantscope.commands.estimate import projected_beside_lines
