@@ -21,6 +21,10 @@ TOML layout (read with the standard library's tomllib; unknown keys are refused,
     quant = "int8-weight-only"
     params = { granularity = "per-row" }
 
+    [tasks]                          # optional: lm-eval tasks for every row (as sweep --tasks)
+    names = ["quantscope_cloze"]
+    limit = 200
+
 A policy file (`run --policy FILE.toml`) holds the same keys at the top level: an optional default
 `quant` and `params`, and [[override]] tables.
 
@@ -38,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from quantscope.errors import FormatError, UserError
-from quantscope.spec import Override, QuantSpec, RunSpec, _options
+from quantscope.spec import Override, QuantSpec, RunSpec, TaskSpec, _options
 
 
 @dataclass(frozen=True)
@@ -205,15 +209,28 @@ def policy_from_toml(path: Path) -> tuple[str | None, tuple[tuple[str, Any], ...
 def from_toml(path: Path) -> list[Entry]:
     """Entries from a TOML file's [[config]] array (see the module docstring)."""
     data = _read_toml(path, "matrix")
-    extra = sorted(set(data) - {"config"})
+    extra = sorted(set(data) - {"config", "tasks"})
     if extra:
         raise FormatError(f"matrix file {path}: unknown top-level key(s) {', '.join(extra)}; "
-                          "it holds only [[config]] entries")
+                          "it holds [[config]] entries and an optional [tasks] table")
     configs = data.get("config")
     if not isinstance(configs, list) or not configs:
         raise FormatError(f"matrix file {path} has no [[config]] entries: add at least one")
     entries = [entry_from_dict(c, f"{path}: config #{i + 1}") for i, c in enumerate(configs)]
     return dedupe(entries)
+
+
+def tasks_from_toml(path: Path) -> TaskSpec | None:
+    """The matrix file's optional [tasks] table (names, limit), shared by every row like sweep --tasks."""
+    table = _read_toml(path, "matrix").get("tasks")
+    if table is None:
+        return None
+    unknown = sorted(set(table) - {"names", "limit"}) if isinstance(table, dict) else ["(not a table)"]
+    names = table.get("names") if isinstance(table, dict) else None
+    if unknown or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise FormatError(f"matrix file {path}: [tasks] takes names = [\"task\", ...] and limit = N"
+                          + (f"; unknown key(s) {', '.join(unknown)}" if unknown else ""))
+    return TaskSpec(tuple(names), table.get("limit"))
 
 
 def dedupe(entries: list[Entry]) -> list[Entry]:
@@ -225,11 +242,12 @@ def reference_first(specs: list[RunSpec]) -> list[RunSpec]:
     """Put the KLD reference (torch FP32 of the sweep's model) first, adding it if the matrix lacks it.
 
     Every other row's quality pass compares against the reference's log-probs, so it must exist first.
-    Without a quality pass the order is left as it is.
+    Without a quality pass the order is left as it is, unless the rows evaluate tasks: their accuracy
+    drop is measured against the reference's on the same documents.
     """
     from quantscope.spec import reference_spec
 
-    if not specs or not specs[0].quality.enabled or specs[0].model.synthetic:
+    if not specs or specs[0].model.synthetic or not (specs[0].quality.enabled or specs[0].tasks.names):
         return specs
     ref = reference_spec(specs[0])
     return [ref, *(s for s in specs if s != ref)]

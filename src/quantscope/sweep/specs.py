@@ -57,12 +57,22 @@ def base_spec(model: str | None, model_flags: dict, workload: WorkloadSpec, *, q
 
 def sweep_specs(base: RunSpec, matrix: Path | None, backends: list[str], quants: list[str],
                 dtypes: list[str]) -> list[RunSpec]:
-    from quantscope.sweep.matrix import DEFAULT_MATRIX, dedupe, from_flags, from_toml, reference_first
+    from quantscope.sweep.matrix import DEFAULT_MATRIX, dedupe, from_flags, from_toml, reference_first, tasks_from_toml
 
     if matrix is not None and (backends or quants or dtypes):
         raise UserError("give --matrix FILE or --backend/--quant/--dtype lists, not both")
     if matrix is not None:
         entries = from_toml(matrix)
+        tasks = tasks_from_toml(matrix)
+        if tasks is not None and base.tasks.names and tasks != base.tasks:
+            raise UserError(f"--tasks/--task-limit and the [tasks] table of {matrix} disagree: drop one")
+        if tasks is not None:
+            from dataclasses import replace
+
+            from quantscope.quality.tasks import check_installed
+
+            check_installed()
+            base = replace(base, tasks=tasks)
     elif backends or quants or dtypes:
         entries = from_flags(backends, quants, dtypes)
     else:
