@@ -66,7 +66,7 @@ def provenance_row(s: Summary) -> dict[str, Any]:
 
 
 def _plots(summaries: list[Summary], baseline: Summary | None) -> list[dict[str, str]]:
-    from quantscope.report import plots
+    from quantscope.report import plots, telemetry
 
     out = [("Throughput per configuration", "Mean of the timed repetitions; error bars: 95 % CI of the mean.",
             plots.throughput(summaries))]
@@ -85,6 +85,9 @@ def _plots(summaries: list[Summary], baseline: Summary | None) -> list[dict[str,
                     plots.speed_vs_quality(summaries)))
     out.append(("Per-token latency", "Every decode step of every timed repetition.",
                 plots.token_latency(summaries)))
+    if telemetry.has_telemetry(summaries):  # CUDA rows only: NVML sampled through the timed work
+        out.append(("GPU telemetry", "NVML samples through the timed work: busy time (a kernel ran), board "
+                                     "power, die temperature, SM clock.", telemetry.gpu_telemetry(summaries)))
     return [{"title": t, "caption": c, "src": figure_data_uri(f)} for t, c, f in out]
 
 
