@@ -62,7 +62,12 @@ def sweep_cmd(
     timeout: Annotated[float, Opt(help="Seconds before one configuration's worker is stopped.")] = 900.0,
     seed: Annotated[int, Opt(help="Seed for synthetic weights and prompts.")] = 0,
     executor: Annotated[str, Opt("--executor", help="Where the runs happen: local (one isolated worker at a "
-                                  "time on this machine).")] = "local",
+                                  "time on this machine) | ray (one Ray task each, one per node at a time; "
+                                  "pip install 'quantscope[ray]').")] = "local",
+    address: Annotated[str | None, Opt("--address", help="With --executor ray: the cluster's head, HOST:PORT "
+                                       "(default: start a local Ray instance).")] = None,
+    accelerator_type: Annotated[str | None, Opt("--accelerator-type", help="With --executor ray: run only on "
+                                                "nodes with this accelerator, e.g. H100.")] = None,
     force: Annotated[bool, Opt("--force", help="Measure again even configurations already stored.")] = False,
     repeat: Annotated[int, Opt("--repeat", help="Measure each configuration in N separate worker processes, in "
                                "N passes (N rows of one key; the table pools them and shows the spread "
@@ -87,22 +92,25 @@ def sweep_cmd(
     from rich.markup import escape
 
     from quantscope.advise.recommend import GOALS
-    from quantscope.store import open_store
     from quantscope.env import fingerprint
     from quantscope.models import resolve
     from quantscope.models.context import check_fits
+    from quantscope.store import open_store
     from quantscope.sweep.execute import plan, run_sweep
     from quantscope.sweep.executors import get_executor
+    from quantscope.sweep.progress import SweepDisplay, guess_durations
     from quantscope.sweep.repeat import QuietExecutor, check_repeat, run_repeated
     from quantscope.sweep.specs import base_spec, quality_text, sweep_specs
-    from quantscope.sweep.progress import SweepDisplay, guess_durations
     from quantscope.sweep.table import out_console
 
     if goal not in GOALS:
         raise UserError(f"goal {goal!r} is not one of {', '.join(GOALS)}")
     if not 0 < timeout < float("inf"):  # also refuses nan: the worker's clock needs a finite limit
         raise UserError(f"--timeout must be a finite number of seconds > 0, got {timeout:g}")
-    runs_on = get_executor(executor)
+    ray_options = {k: v for k, v in {"address": address, "accelerator_type": accelerator_type}.items() if v}
+    if ray_options and executor != "ray":
+        raise UserError(f"--{next(iter(ray_options)).replace('_', '-')} is for --executor ray, not {executor!r}")
+    runs_on = get_executor(executor, **ray_options)
     check_repeat(repeat)
     if wait_quiet is not None:
         runs_on = QuietExecutor(runs_on, wait_quiet)
@@ -119,10 +127,14 @@ def sweep_cmd(
     console = out_console()
     env = fingerprint()
     with open_store(store) as st:
-        steps = plan(st, specs, env, force)
+        where, machines = f"machine {env.machine_id}", [env]
+        if hasattr(runs_on, "machines"):  # a cluster: rows from any of its machines are reused
+            machines = runs_on.machines() or machines
+            where = f"{runs_on.where} (machines {', '.join(m.machine_id for m in machines)})"
+        steps = plan(st, specs, env, force, machines)
         reused = sum(s.reuse is not None for s in steps)
-        console.print(f"sweep: {len(steps)} configurations of {escape(base.model.label)} on machine "
-                      f"{env.machine_id}, {reused} reused from {escape(str(st.path))}", highlight=False)
+        console.print(f"sweep: {len(steps)} configurations of {escape(base.model.label)} on {escape(where)}, "
+                      f"{reused} reused from {escape(str(st.path))}", highlight=False)
         for line in workload_lines(base):
             console.print(line, highlight=False)
         guessed = guess_durations(st, steps, env.machine_id)  # an ETA from the start, not after the first
@@ -131,7 +143,7 @@ def sweep_cmd(
             if repeat == 1:
                 outcome = run_sweep(st, steps, env, timeout, executor=runs_on, **hooks)
             else:  # N passes; the display redraws each pass over the same configurations
-                outcome = run_repeated(st, specs, env, timeout, repeat, force, executor=runs_on, **hooks)
+                outcome = run_repeated(st, specs, env, timeout, repeat, force, machines, executor=runs_on, **hooks)
         rows = [(row.run_id, row.result) for row in outcome.rows]
         finish(console, rows, base, goal, None if no_report else report, st, wide)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))

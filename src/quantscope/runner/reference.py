@@ -36,6 +36,11 @@ def find_reference(st, spec: RunSpec, timeout: float, say: Callable[[str], None]
     ref_file = found[1].info.get("reference_file") if found else None
     if ref_file and Path(ref_file).is_file():
         return ref_file
+    # A reference measured on another machine whose file is here (a Ray sweep's driver keeps a copy of
+    # the file the reference wrote on its node): the same log-probs, no second reference run.
+    for _, row in st.results(key_hash=ref.key_hash(), status="ok"):
+        if row.info.get("reference_file") and Path(row.info["reference_file"]).is_file():
+            return row.info["reference_file"]
     say(f"reference {ref.label} not measured yet on this machine: running it first")
     result = run_spec(ref, timeout)
     st.add(result)

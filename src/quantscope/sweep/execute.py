@@ -79,26 +79,28 @@ def reusable(result: Result, env: EnvFingerprint) -> bool:
     return result.status == "unsupported" and same_software(result.env, env)
 
 
-def plan(st, specs: list[RunSpec], env: EnvFingerprint, force: bool = False, nth: int = 1) -> list[Step]:
+def plan(st, specs: list[RunSpec], env: EnvFingerprint, force: bool = False,
+         machines: list[EnvFingerprint] | None = None, nth: int = 1) -> list[Step]:
     """One Step per spec: the stored row to reuse (unless `force`) and the expected run time.
 
-    Only rows of exactly this machine id count (env.machine_identity: another CPU, even under the same
-    name, is another machine). `nth`: pass n of `sweep --repeat` (sweep/repeat.py) reuses the n-th
-    newest ok row, so each pass adds one process's row per configuration until there are n."""
+    `machines`: where the runs may land (a Ray cluster's machines; default: this one). A row stored from
+    any of them is reused, each judged against its own machine's software. Only rows of exactly these
+    machine ids count (env.machine_identity: another CPU, even under the same name, is another machine).
+    `nth`: pass n of `sweep --repeat` (sweep/repeat.py) reuses the n-th newest ok row, so each pass adds
+    one process's row per configuration until there are n."""
     steps = []
     for spec in specs:
         key = spec.key_hash()
-        ok = st.latest_ok(key, env.machine_id) if nth == 1 else nth_ok(st, key, env.machine_id, nth)
-        newest = st.results(key_hash=key, machine_id=env.machine_id, limit=1)
-        expected = ok[1].duration_s if ok else None
-        reuse = None
-        if not force:
+        reuse, expected = None, None
+        for m in machines or [env]:
+            ok = st.latest_ok(key, m.machine_id) if nth == 1 else nth_ok(st, key, m.machine_id, nth)
+            newest = st.results(key_hash=key, machine_id=m.machine_id, limit=1)
+            expected = expected if expected is not None else (ok[1].duration_s if ok else None)
             # pass n > 1 must not fall back on the newest ok row: that one already counted in pass 1
             last = newest[0] if newest and (nth == 1 or newest[0][1].status != "ok") else None
             for candidate in (ok, last):
-                if candidate and reusable(candidate[1], env):
+                if reuse is None and not force and candidate and reusable(candidate[1], m):
                     reuse = candidate
-                    break
         steps.append(Step(spec, reuse, expected))
     return steps
 

@@ -8,8 +8,11 @@ that runs jobs concurrently (Ray) must finish a job with `is_reference` before i
 and may yield results in any order. A KeyboardInterrupt raised from `execute` stops the sweep; the
 driver stores every job it handed out and got no result for as `interrupted`.
 
+An executor that runs on other machines may also offer `machines() -> list[EnvFingerprint]`: the
+machines its runs can land on, so the plan reuses rows stored from any of them (sweep/ray_executor.py).
+
 >>> sorted(EXECUTORS.names())
-['local']
+['local', 'ray']
 """
 
 from __future__ import annotations
@@ -59,8 +62,10 @@ class LocalExecutor:
 # Executor name -> class (lazy "module:attr" strings for executors with heavy imports, e.g. Ray).
 EXECUTORS: Registry[type] = Registry("executor")
 EXECUTORS.add("local", LocalExecutor)
+EXECUTORS.add("ray", "quantscope.sweep.ray_executor:RayExecutor")  # each run a Ray task; needs quantscope[ray]
 
 
-def get_executor(name: str) -> Executor:
-    """A fresh executor by name (UserError with a near-name hint on a typo)."""
-    return EXECUTORS.get(name)()
+def get_executor(name: str, **options) -> Executor:
+    """A fresh executor by name (UserError with a near-name hint on a typo); `options` go to its
+    constructor (ray: address=...)."""
+    return EXECUTORS.get(name)(**options)
