@@ -2,6 +2,11 @@
 
 Schema history (bump SCHEMA_VERSION and add a line when a stored field changes meaning):
   1  2026-11-24  first version: spec, env, measurements with raw samples, status, reason.
+  2  2026-11-29  env.machine_id is identity scheme 2 (env.machine_identity: CPU vendor/family/model/
+                 stepping and flags enter it); env gains cpu_vendor, cpu_family, cpu_model_number,
+                 cpu_stepping, microcode (None in version-1 rows). Store step 2 recomputes the id of
+                 version-1 rows from their stored env. New per-run figures: others_cpu_cores and
+                 info.contention, timed_rss_bytes, gpu_* NVML series with info.gpu_telemetry.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Any
 from quantscope.metrics.stats import Stats, describe
 from quantscope.spec import RunSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "unsupported", "failed", "timeout", "oom", "crashed", "interrupted")
 
 

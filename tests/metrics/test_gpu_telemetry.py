@@ -116,3 +116,19 @@ def test_real_nvml_on_a_gpu():
     assert len(tel.times_s) >= 5
     assert 0 <= min(tel.series["gpu_util_pct"]) and max(tel.series["gpu_util_pct"]) <= 100
     assert 0 < max(tel.series["gpu_sm_clock_mhz"])
+
+
+def test_a_cuda_run_samples_the_first_visible_gpu_through_nvml(monkeypatch):
+    """The worker's seam (runner.measure.gpu_telemetry) with a fake pynvml module in sys.modules."""
+    import sys
+
+    nv = FakeNvml()
+    seen = []
+    real = nv.nvmlDeviceGetHandleByIndex
+    monkeypatch.setattr(nv, "nvmlDeviceGetHandleByIndex", lambda i: seen.append(i) or real(i))
+    monkeypatch.setitem(sys.modules, "pynvml", nv)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    with gpu_telemetry(RunSpec(model=ModelSpec("synthetic", "tiny-llama"), device="cuda")) as tel:
+        time.sleep(0.25)
+    assert seen == [3] and tel.available() is None
+    assert len(tel.times_s) >= 2 and tel.info(tokens=50)["energy_j_per_token"] == pytest.approx(0.1)
