@@ -95,8 +95,10 @@ def report_lines(rep) -> list[str]:
         lines.append(f"exported {path}")
     toml = next((p for p in rep.exported if p.endswith(".toml")), None)
     if toml:
+        # torchao's CPU int4 path runs in bf16 (FACTS.md): the policy's run needs that dtype
+        bf16 = req.backend == "torchao" and any("int4-weight-only" in f.policy for f in rep.found)
         lines.append(f"full quality pass: quantscope run --model {req.model.label} --backend {req.backend} "
-                     f"--policy {toml}")
+                     f"--policy {toml}" + (" --dtype bf16" if bf16 else ""))
     return lines
 
 
