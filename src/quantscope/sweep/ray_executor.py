@@ -230,13 +230,12 @@ class RayExecutor:
             return
         kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING", "log_to_driver": False,
                                   "runtime_env": self.runtime_env}
-        if self.address:
+        if self.address:  # ray.init retries an address for minutes: probe it, then bound the wait
             _probe(self.address, self.connect_timeout_s)
-            kwargs["address"] = self.address
-        else:
-            kwargs["resources"] = {BENCH_SLOT: 1}
-        _bounded(lambda: ray.init(**kwargs), self.connect_timeout_s,
-                 f"{self.where} did not answer within {self.connect_timeout_s:g} s: is it a Ray head's address?")
+            _bounded(lambda: ray.init(address=self.address, **kwargs), self.connect_timeout_s,
+                     f"{self.where} did not answer within {self.connect_timeout_s:g} s: is it a Ray head's address?")
+        else:  # a local instance, started in this (the main) thread as Ray expects
+            ray.init(resources={BENCH_SLOT: 1}, **kwargs)
         self._started_ray = True
         if not any(n["Alive"] and n["Resources"].get(BENCH_SLOT) for n in ray.nodes()):
             self.close()
