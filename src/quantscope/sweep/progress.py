@@ -146,6 +146,8 @@ def row_line(i: int, n: int, row: Row) -> str:
         where = f"reused run {row.run_id} (key {spec.key_hash()}; --force to measure again)"
         return f"[dim][{i + 1}/{n}][/] {name} {mark} [dim]{escape(where)}[/]"
     line = f"[dim][{i + 1}/{n}][/] {name} {mark} in {fmt_seconds(r.duration_s)}"
+    if "ray_node_id" in r.info:  # a Ray sweep: which node measured it
+        line += f" [dim]on node {escape(str(r.info.get('ray_node_ip')))} {escape(r.info['ray_node_id'][:8])}[/]"
     decode = r.get("decode_tps")
     if decode is not None:
         line += f"  decode {decode.value:.4g} tok/s"
