@@ -94,3 +94,14 @@ def test_recommend_max_acc_drop_excludes_the_row_that_lost_too_much_and_says_why
     assert why[4].startswith("task accuracy drop not measured")
     assert worst_drop(ref, good).drop == 0.0
     assert "task accuracy drop <= 1 points" in rec.constraints.describe()
+
+
+def test_the_report_shows_task_accuracy_and_the_drop_against_the_reference():
+    pytest.importorskip("jinja2")
+    from quantscope.report.html import render_report
+
+    ref = row(REF, spec=make_spec(), decode=20, seed=1)
+    q = row([1, 0, 1, 0, 1, 0, 1, 1], spec=make_spec("torchao", "bf16", "int4-weight-only"), decode=30, seed=2)
+    page = render_report([(1, ref), (2, q)], constraints=Constraints(max_acc_drop=0.2))
+    assert "task acc [%]" in page and "acc drop [points]" in page
+    assert "12.5 ± " in page and "task accuracy drop &lt;= 20 points" in page

@@ -123,7 +123,8 @@ def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = N
     ok = [s for s in summaries if s.ok]
     baseline = next((s for s in ok if s.run_id == baseline_id), None) or default_baseline(summaries)
     rec = recommend(summaries, goal, constraints or Constraints())
-    shown = columns.shown(columns.REPORT, summaries)  # no quality pass: no empty quality columns
+    # no quality pass: no empty quality columns; task accuracy lost against the baseline (the reference)
+    shown = columns.shown(columns.REPORT + (columns.acc_drop_column(baseline),), summaries)
     efficiency_cols = columns.shown(columns.EFFICIENCY, ok)  # no GPU: no empty telemetry columns
     first = rows[0][1] if rows else None
     env = asdict(first.env) if first else {}
