@@ -67,3 +67,17 @@ def test_recommend_names_the_contended_rows_it_advises_on(tmp_path):
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())
     assert f"Contended: run(s) {ids[0]} were measured" in out and f"run(s) {ids[1]}" not in out
+
+
+def test_compare_shows_the_flag_and_names_the_contended_run(tmp_path):
+    from typer.testing import CliRunner
+
+    from quantscope.cli import app
+
+    (busy, alone, _) = rows()
+    ids = store_with(tmp_path / "s.sqlite", [alone[1], busy[1]])
+    store = str(tmp_path / "s.sqlite")
+    res = CliRunner().invoke(app, ["compare", str(ids[0]), str(ids[1]), "--wide", "--store", store])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "1.70 (contended)" in out and f"Contended: run(s) {ids[1]} were measured" in out
