@@ -137,3 +137,10 @@ def test_without_lm_eval_tasks_say_what_to_install(monkeypatch):
 
     with pytest.raises(UserError, match="lm-evaluation-harness"):
         base_spec("synthetic:tiny-llama", {}, WorkloadSpec(), tasks=TaskSpec((cloze.TASK,)))
+
+
+def test_a_near_miss_of_our_task_name_is_refused_before_any_run():
+    pytest.importorskip("lm_eval")
+    with pytest.raises(UserError, match="did you mean quantscope_cloze"):
+        harness.check_tasks(("quantscope_clozee",))
+    harness.check_tasks((cloze.TASK, "hellaswag"))  # a built-in name is lm-eval's to judge, in the worker

@@ -39,9 +39,9 @@ def base_spec(model: str | None, model_flags: dict, workload: WorkloadSpec, *, q
     from quantscope.models import parse_model
 
     if tasks is not None and tasks.names:
-        from quantscope.quality.tasks import check_installed
+        from quantscope.quality.tasks import check_tasks
 
-        check_installed()
+        check_tasks(tasks.names)
 
     mspec = parse_model(model, **model_flags)
     return RunSpec(
@@ -69,9 +69,9 @@ def sweep_specs(base: RunSpec, matrix: Path | None, backends: list[str], quants:
         if tasks is not None:
             from dataclasses import replace
 
-            from quantscope.quality.tasks import check_installed
+            from quantscope.quality.tasks import check_tasks
 
-            check_installed()
+            check_tasks(tasks.names)
             base = replace(base, tasks=tasks)
     elif backends or quants or dtypes:
         entries = from_flags(backends, quants, dtypes)

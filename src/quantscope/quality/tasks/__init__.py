@@ -9,8 +9,8 @@ at import time.
 """
 
 from quantscope.quality.tasks.cloze import TASK as CLOZE_TASK
-from quantscope.quality.tasks.harness import check_installed, drive_reason
+from quantscope.quality.tasks.harness import check_installed, check_tasks, drive_reason
 from quantscope.quality.tasks.outcomes import accuracy, describe_tasks, parse_name, task_results
 
-__all__ = ["CLOZE_TASK", "accuracy", "check_installed", "describe_tasks", "drive_reason", "parse_name",
+__all__ = ["CLOZE_TASK", "accuracy", "check_installed", "check_tasks", "describe_tasks", "drive_reason", "parse_name",
            "task_results"]

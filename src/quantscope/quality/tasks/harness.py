@@ -36,6 +36,16 @@ def check_installed() -> None:
         raise UserError(f"--tasks needs lm-evaluation-harness, which is not installed: {INSTALL}")
 
 
+def check_tasks(names: tuple[str, ...]) -> None:
+    """Before any run, in the parent: lm-eval installed, and no near miss of our own task's name (a typo
+    would otherwise cost the whole timed run, then lm-eval's index of every built-in task, to find)."""
+    check_installed()
+    for name in names:
+        near = difflib.get_close_matches(name, list(OWN_TASKS), n=1, cutoff=0.8)
+        if name not in OWN_TASKS and near:
+            raise UserError(f"task {name!r} is not known: did you mean {near[0]}?")
+
+
 def require_lm_eval() -> str:
     """lm-eval's version, or the one-line UserError saying what to install."""
     check_installed()
