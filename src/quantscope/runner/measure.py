@@ -123,6 +123,8 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
     artifact = resolve(spec.model)
     info: dict[str, Any] = {"model_digest": artifact.digest, "model_format": artifact.format,
                             "synthetic": artifact.synthetic}
+    if artifact.revision:  # a hub model: the commit its revision resolved to (models/hub.py)
+        info["model_revision"] = artifact.revision
     if artifact.format == "gguf":
         from quantscope.models.gguf import validate_gguf
 
