@@ -204,7 +204,8 @@ def test_simulated_w8a8_gives_the_quality_of_the_real_int8_path():
         facts = handler.convert_simulated(config, sim)
         assert "speed not measured" in facts["kernel"]
         assert all(type(m.weight).__name__ == "Parameter" for m in sim.modules() if isinstance(m, torch.nn.Linear))
-        assert rel_error(sim, ref, x) == pytest.approx(rel_error(real, ref, x), rel=0.15)
+        # the same size of error, not the same rounding of every value (measured: within 2 %)
+        assert rel_error(sim, ref, x) == pytest.approx(rel_error(real, ref, x), rel=0.05)
 
 
 def test_cli_refuses_alpha_outside_0_1_with_exit_2_before_running_anything(tmp_path):

@@ -25,7 +25,10 @@ from typing import Any
 from quantscope.methods.smoothquant.mappings import Group
 
 ALPHA_GRID = tuple(round(0.1 * i, 1) for i in range(11))
-QMAX = 127.0  # symmetric int8; the fake-quant clamps to [-128, 127] like torchao's int8 tensors
+QMAX = 127.0  # a static activation scale is max|X| / 127 (what the handler gives torchao)
+# torchao's symmetric int8 scale (quant_primitives.choose_qparams_affine): max|x| / ((127 - -128) / 2);
+# the fake-quant uses the same divisor, torch.round and the [-128, 127] clamp, so it tracks the kernels.
+HALF_RANGE = 127.5
 EPS = 1e-5  # the reference code's clamp on max|W| and on s
 
 
@@ -69,14 +72,14 @@ def fold(group: Group, s: Any) -> None:
 # --- simulated W8A8 (the α search, and quality where no int8 kernel runs) ---------------------------
 def fake_weight(w: Any) -> Any:
     """Symmetric int8 per output row (w: [out, in]), dequantized."""
-    scale = (w.abs().amax(dim=1, keepdim=True) / QMAX).clamp(min=1e-12)
+    scale = (w.abs().amax(dim=1, keepdim=True) / HALF_RANGE).clamp(min=1e-12)
     return (w / scale).round().clamp(-QMAX - 1, QMAX) * scale
 
 
 def fake_act(x: Any, static_absmax: float | None) -> Any:
     """Symmetric int8 per token (dynamic), or per tensor with a calibrated max (static), dequantized."""
     if static_absmax is None:
-        scale = (x.abs().amax(dim=-1, keepdim=True) / QMAX).clamp(min=1e-12)
+        scale = (x.abs().amax(dim=-1, keepdim=True) / HALF_RANGE).clamp(min=1e-12)
     else:
         scale = max(static_absmax, 1e-12) / QMAX
     return (x / scale).round().clamp(-QMAX - 1, QMAX) * scale
