@@ -13,20 +13,28 @@ checked unchanged) as an HF folder, runs the same table on it through --model, a
 and prints how each configuration's perplexity moved. The paper's claim: naive static W8A8 degrades
 strongly there, smoothquant-w8a8 does not (the smoothing scales absorb K exactly).
 
+On a CPU without AVX-512 VNNI (the AMD EPYC machines of FACTS.md) torch._int_mm has no fast kernel:
+measured 26 ms for a 1 x 576 x 576 product against 0.8 ms in FP32, 93 % of a profiled int8 decode step.
+The speed columns still show it as measured; --quality-on simulated then takes the int8 rows' quality
+from a fake-quant model in this process (torchao's rounding, smooth.simulate_w8a8) instead of hours of
+int8 prefill, and says so in the row.
+
 --cross-check also compares ours with torchao's prototype SmoothQuantConfig (scale kept per Linear,
 applied to the activation at run time) at the same α, dynamic activations, same calibration tokens:
 quality only, in this process.
 
     .venv/bin/python benchmarks/smoothquant_table.py                          # the full table (~1 h)
     .venv/bin/python benchmarks/smoothquant_table.py --outliers 64 --cross-check
-    .venv/bin/python benchmarks/smoothquant_table.py --quick --alphas 0.5 --activations static \\
-        --only smoothquant --quality-tokens 256                               # a smoke test
+    .venv/bin/python benchmarks/smoothquant_table.py --quick --gen-tokens 4 --prompt-tokens 8 --alphas 0.5 \\
+        --activations static --only activation=static --quality-tokens 256 --quality-on simulated \\
+        --cross-check                                                         # a smoke test
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import math
 import statistics
 import sys
@@ -67,6 +75,14 @@ def alpha_cell(info: dict[str, Any]) -> str:
 def row(result: Any, is_reference: bool = False, simulated: dict[str, Any] | None = None) -> list[str]:
     spec, info = result.spec, result.info
     name = f"{spec.backend}/{spec.quant.label}"
+    if simulated is not None and result.status == "ok":  # --quality-on simulated: real speed, simulated quality
+        ms = {m.name: m for m in result.measurements}
+        decode, prefill = ms.get("decode_tps"), ms.get("prefill_tps")
+        calib = info.get("calibration", {}).get("calibrate_s")
+        return [name, "ok", *quality_cells(simulated["measurements"], False),
+                f"{fmt(decode.stats.mean)} ± {fmt(decode.stats.sd)} (N={decode.stats.n})" if decode else "–",
+                fmt(prefill.stats.mean, 1) if prefill else "–", fmt(calib, 1) if calib is not None else "",
+                alpha_cell(info), "speed: torchao int8 kernel; quality: simulated int8 (fake-quant)"]
     if simulated is not None:  # no kernel here: quality from fake-quant, speed unsupported
         return [name, "quality only", *quality_cells(simulated["measurements"], False),
                 f"unsupported: {result.reason}"[:120], "–", "–", alpha_cell(simulated["facts"]),
@@ -208,6 +224,7 @@ def cross_check(base: Any, ref_file: str, alpha: float) -> list[list[str]]:
                     (f"torchao SmoothQuantConfig α={alpha} (scale per Linear at run time)", theirs)):
         rows.append([name, "quality only", *quality_cells(quality_in_process(b, spec, ref_file), False),
                      "–", "–", "", str(alpha), "in process, int8 dynamic; speed not measured here"])
+        print("  cross-check " + " | ".join(rows[-1][:5]), file=sys.stderr, flush=True)
     return rows
 
 
@@ -219,6 +236,9 @@ def run_table(args: argparse.Namespace, model: Any, configs: list) -> tuple[list
 
     workload = WorkloadSpec(prompt_tokens=32, gen_tokens=16, max_reps=3, max_seconds=10) if args.quick \
         else WorkloadSpec()
+    if args.prompt_tokens or args.gen_tokens:
+        workload = dataclasses.replace(workload, prompt_tokens=args.prompt_tokens or workload.prompt_tokens,
+                                       gen_tokens=args.gen_tokens or workload.gen_tokens)
     quality = QualitySpec(enabled=not model.synthetic, max_tokens=args.quality_tokens)
     params_extra = (("calib_samples", args.calib_samples),) if args.calib_samples else ()
 
@@ -240,10 +260,13 @@ def run_table(args: argparse.Namespace, model: Any, configs: list) -> tuple[list
         if spec == reference or (args.only and args.only not in spec.label):
             continue
         print(f"{spec.label} ...", file=sys.stderr, flush=True)
-        result = run_spec(spec, args.timeout, reference_file=ref_file)
+        simulate = args.quality_on == "simulated" and spec.backend == "torchao"
+        run = dataclasses.replace(spec, quality=QualitySpec(enabled=False)) if simulate else spec
+        result = run_spec(run, args.timeout, reference_file=ref_file)
         print(f"  {result.status} in {result.duration_s:.0f} s {result.reason or ''}", file=sys.stderr)
         simulated = None
-        if result.status == "unsupported" and spec.backend == "torchao" and ref_file and quality.enabled:
+        if (result.status == "unsupported" or simulate) and spec.backend == "torchao" and ref_file \
+                and quality.enabled:
             fp32 = fp32 or load_fp32(model)  # no kernel here: quality on fake-quant, speed stays unsupported
             sim, facts = ours(fp32, spec, simulated=True)
             simulated = {"measurements": quality_in_process(sim, spec, ref_file), "facts": facts}
@@ -274,6 +297,11 @@ def main() -> int:
     ap.add_argument("--quality-tokens", type=int, default=16384, help="scored tokens of the quality pass")
     ap.add_argument("--calib-samples", type=int, default=None, help="calibration samples (default: the method's)")
     ap.add_argument("--quick", action="store_true", help="short timed workload (smoke test)")
+    ap.add_argument("--prompt-tokens", type=int, default=None, help="timed prompt length (default: the workload's)")
+    ap.add_argument("--gen-tokens", type=int, default=None, help="timed generated tokens (default: the workload's)")
+    ap.add_argument("--quality-on", choices=("real", "simulated"), default="real",
+                    help="int8 rows' quality through torchao's kernels in the run, or on fake-quant in this process "
+                         "(where torch._int_mm is far slower than FP32: speed is still the real kernel's)")
     ap.add_argument("--outliers", type=float, default=None, metavar="K",
                     help="also run on an outlier variant: K x some norm channels, / K in the Linears they feed")
     ap.add_argument("--outlier-channels", type=int, default=4)
