@@ -39,11 +39,13 @@ class Measurement:
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "samples", tuple(float(s) for s in self.samples))
+        if not getattr(self.samples, "deferred", False):  # a store's samples, read on use (store/stats.py)
+            object.__setattr__(self, "samples", tuple(float(s) for s in self.samples))
 
     @property
     def stats(self) -> Stats:
-        return describe(self.samples)
+        known = getattr(self.samples, "stats", None)  # kept beside a store's samples: no need to read them
+        return known if known is not None else describe(self.samples)
 
     @property
     def value(self) -> float:

@@ -1,7 +1,8 @@
 """One stored run reduced to the figures that tables, plots and the recommendation read.
 
-Every figure is derived here from the raw samples at read time (metrics.stats.describe and the quality
-summaries that follow llama-perplexity), never read back as a stored statistic. Turning these figures
+Every figure is derived from the raw samples (metrics.stats.describe and the quality summaries that
+follow llama-perplexity); for a stored row the store derived them when the run was written and keeps
+them beside the samples (store/stats.py), so a listing of 10,000 runs reads no sample. Turning these figures
 into text is present/'s job (present.columns), not this module's.
 
 >>> s = summarize(1, result)  # doctest: +SKIP
@@ -10,9 +11,10 @@ into text is present/'s job (present.columns), not this module's.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from quantscope.metrics.stats import Stats, describe
+from quantscope.metrics.stats import Stats
 from quantscope.present.labels import spec_label
 from quantscope.result import Result
 
@@ -56,7 +58,24 @@ class Summary:
 
 def _stats(r: Result, name: str) -> Stats | None:
     m = r.get(name)
-    return describe(m.samples) if m is not None and m.samples else None
+    return m.stats if m is not None and m.samples else None  # a store's rows: from its stats table
+
+
+def _ppl(samples) -> tuple[float, float]:
+    """quality.perplexity.ppl_with_se, from the store's mean and SE when the samples came from one."""
+    from quantscope.store.stats import mean_se
+
+    mean, se = mean_se(samples)
+    ppl = math.exp(mean)
+    return ppl, ppl * se
+
+
+def _top1(samples) -> tuple[float, float]:
+    """quality.kld.same_top_summary (p and sqrt(p (1-p) / (n-1))) from the store's mean when it has it."""
+    from quantscope.store.stats import mean_se
+
+    n, p = len(samples), mean_se(samples)[0]
+    return p, math.sqrt(p * (1 - p) / (n - 1)) if n > 1 else math.nan
 
 
 def _value(r: Result, name: str) -> float | None:
@@ -83,19 +102,19 @@ def default_baseline(summaries: list[Summary]) -> Summary | None:
 
 
 def summarize(run_id: int, r: Result) -> Summary:
-    from quantscope.quality.kld import kld_summary, same_top_summary
-    from quantscope.quality.perplexity import ppl_with_se
+    """The row's figures; a stored row's come from the store's stats table (store/stats.py, equal to
+    those derived from the samples), so no sample is read."""
+    from quantscope.store.stats import mean_se
 
     ref = is_reference(r)
     nll, kld, top = r.get("nll"), r.get("kld"), r.get("same_top1")
     kld_pair = top_pair = None
     if kld is not None and kld.samples:
-        k = kld_summary(kld.samples)
-        kld_pair = (k["mean"], k["se"])
+        kld_pair = mean_se(kld.samples, sort=True)  # kld_summary's mean and SE (it sorts first)
     elif ref:
         kld_pair = (0.0, 0.0)  # KL(p || p) = 0 by definition
     if top is not None and top.samples:
-        top_pair = same_top_summary(top.samples)
+        top_pair = _top1(top.samples)
     elif ref:
         top_pair = (1.0, 0.0)
     return Summary(
@@ -104,7 +123,7 @@ def summarize(run_id: int, r: Result) -> Summary:
         token_latency=_stats(r, "token_latency_s"),
         peak_rss_bytes=_value(r, "peak_rss_bytes"), weight_bytes=_value(r, "weight_bytes"),
         file_bytes=_value(r, "file_bytes"),
-        ppl=ppl_with_se(nll.samples) if nll is not None and nll.samples else None,
+        ppl=_ppl(nll.samples) if nll is not None and nll.samples else None,
         kld=kld_pair, top1=top_pair,
         bandwidth_fraction=_stats(r, "bandwidth_fraction"), achieved_bandwidth=_stats(r, "achieved_bandwidth_Bps"),
         energy=_stats(r, "energy_j_per_token"), is_reference=ref,

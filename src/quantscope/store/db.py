@@ -21,21 +21,19 @@ import sqlite3
 import sys
 import time
 from array import array
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from quantscope import paths
-from quantscope.errors import StoreError, UserError
-from quantscope.result import Measurement, Result
+from quantscope.errors import StoreError
+from quantscope.result import Result
+from quantscope.store.base import ReadingStore
 from quantscope.store.migrations import STORE_SCHEMA, current_version, migrate
+from quantscope.store.stats import STAT_COLUMNS, STATS_VERSION, figures_of
 
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 file (fileformat.html)
 BUSY_TIMEOUT_S = 30.0
 
-_RUN_COLUMNS = "id, spec_json, env_json, status, reason, started_at, duration_s, info_json, schema_version"
-# The only column names a filter may use; values always travel as parameters.
-_FILTERS = ("status", "key_hash", "machine_id", "model")
 
 
 def default_store_path() -> Path:
@@ -155,7 +153,7 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
         delay = min(delay * 2, 0.1)
 
 
-class Store:
+class Store(ReadingStore):
     """A result store in one SQLite file. Use as a context manager; one instance per thread.
 
     `readonly=True` never creates or changes the file (for report, compare, export).
@@ -245,6 +243,7 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def close(self) -> None:
+        self._closed = True
         self._conn.close()
 
     def __enter__(self) -> Store:
@@ -269,7 +268,8 @@ class Store:
         try:
             d = result.to_dict()
             run_row = (
-                result.spec.key_hash(), result.env.machine_id, result.spec.model.ref, result.status,
+                result.spec.key_hash(), result.env.machine_id, result.spec.model.ref, result.spec.backend,
+                result.status,
                 result.reason, result.started_at, float(result.duration_s), label,
                 json.dumps(d["spec"], sort_keys=True), json.dumps(d["env"], sort_keys=True),
                 json.dumps(d["info"], sort_keys=True), int(result.schema_version),
@@ -279,15 +279,16 @@ class Store:
                  json.dumps(m.meta, sort_keys=True), len(m.samples), pack_samples(m.samples))
                 for i, m in enumerate(result.measurements)
             ]
+            stats_rows = [(i, STATS_VERSION, *figures_of(m.samples).row()) for i, m in enumerate(result.measurements)]
         except (TypeError, ValueError) as e:
             raise StoreError(f"cannot store run {label}: a field does not serialise to JSON ({e})") from e
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             cur = conn.execute(
-                "INSERT INTO runs (key_hash, machine_id, model, status, reason, started_at, duration_s,"
+                "INSERT INTO runs (key_hash, machine_id, model, backend, status, reason, started_at, duration_s,"
                 " label, spec_json, env_json, info_json, schema_version)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 run_row,
             )
             run_id = int(cur.lastrowid)
@@ -295,6 +296,11 @@ class Store:
                 "INSERT INTO measurements (run_id, idx, name, unit, higher_is_better, meta_json, n, samples)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, *row) for row in measurement_rows],
+            )
+            conn.executemany(  # the statistics beside the samples, in the same transaction
+                f"INSERT INTO measurement_stats (run_id, idx, version, {', '.join(STAT_COLUMNS)})"
+                f" VALUES ({', '.join('?' for _ in range(3 + len(STAT_COLUMNS)))})",
+                [(run_id, *row) for row in stats_rows],
             )
             conn.execute("COMMIT")
         except sqlite3.Error as e:
@@ -330,101 +336,57 @@ class Store:
             except sqlite3.Error:
                 pass  # the connection is unusable; the error being raised already says why
 
-    # -- reading ---------------------------------------------------------------------------------
-
-    def get(self, run_id: int) -> Result:
-        """The Result stored as `run_id`; UserError if there is none."""
-        rows = self._select("WHERE id = ?", [int(run_id)])
-        if not rows:
-            raise UserError(f"no run {run_id} in store {self.path}: list runs with `quantscope results`")
-        return rows[0][1]
-
-    def results(
-        self,
-        *,
-        status: str | None = None,
-        key_hash: str | None = None,
-        machine_id: str | None = None,
-        model: str | None = None,
-        limit: int | None = None,
-    ) -> list[tuple[int, Result]]:
-        """Stored (run id, Result) pairs, newest first, filtered on whichever arguments are given.
-
-        `model` matches the spec's model reference (ModelSpec.ref).
-        """
-        given = {"status": status, "key_hash": key_hash, "machine_id": machine_id, "model": model}
-        clauses, params = [], []
-        for column in _FILTERS:  # column names from the fixed tuple above; values as parameters
-            if given[column] is not None:
-                clauses.append(f"{column} = ?")
-                params.append(given[column])
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        tail = ""
-        if limit is not None:
-            tail = " LIMIT ?"
-            params.append(int(limit))
-        return self._select(f"{where} ORDER BY id DESC{tail}", params)
-
-    def latest_ok(self, key_hash: str, machine_id: str) -> tuple[int, Result] | None:
-        """The newest ok run of this configuration on this machine, or None (a sweep resumes from it)."""
-        rows = self._select(
-            "WHERE key_hash = ? AND machine_id = ? AND status = 'ok' ORDER BY id DESC LIMIT 1",
-            [key_hash, machine_id],
-        )
-        return rows[0] if rows else None
-
-    def count(self) -> int:
-        return int(self._read(lambda c: c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]))
-
-    def _select(self, tail: str, params: list[Any]) -> list[tuple[int, Result]]:
-        """Runs matching `tail` (a fixed SQL fragment from this class), read in one snapshot."""
-
-        def read(conn: sqlite3.Connection) -> list[tuple[int, Result]]:
-            runs = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs {tail}", params).fetchall()
-            return [(int(row[0]), self._decode(conn, row)) for row in runs]
-
-        return self._read(read)
+    # -- reading (the queries are store/base.py's) --------------------------------------------------
 
     def _read(self, fn: Any) -> Any:
         # One deferred transaction: a run and its measurements come from the same snapshot even while
         # another process writes (WAL readers never block writers).
         conn = self._conn
+
+        def ex(sql: str, params: list[Any]) -> list:
+            return conn.execute(sql, params).fetchall()
+
+        if conn.in_transaction:  # samples read from inside another read: the same snapshot
+            return fn(ex)
         try:
             conn.execute("BEGIN")
             try:
-                return fn(conn)
+                return fn(ex)
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as e:
             raise StoreError(f"cannot read store {self.path}: {e}: check the file with `sqlite3 "
                              f"{self.path} 'PRAGMA integrity_check'`") from e
 
-    def _decode(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> Result:
-        run_id, spec_json, env_json, status, reason, started_at, duration_s, info_json, version = row
-        measurements = []
-        for name, unit, hib, meta_json, n, blob in conn.execute(
-            "SELECT name, unit, higher_is_better, meta_json, n, samples FROM measurements"
-            " WHERE run_id = ? ORDER BY idx",
-            (run_id,),
-        ):
-            if len(blob) != 8 * n:
-                raise StoreError(
-                    f"run {run_id} in {self.path}: measurement {name!r} holds {len(blob)} bytes for {n} "
-                    "samples (corrupt): delete the run or restore the file from a backup"
-                )
-            measurements.append(Measurement(
-                name=name, unit=unit, samples=unpack_samples(blob),
-                higher_is_better=None if hib is None else bool(hib), meta=json.loads(meta_json),
-            ))
+    def _reopen(self) -> Store:
+        return Store(self.path, readonly=True)
+
+    def samples(self, run_id: int, idx: int, name: str, n: int) -> tuple[float, ...]:
         try:
-            result = Result.from_dict({
-                "spec": json.loads(spec_json), "env": json.loads(env_json), "status": status,
-                "reason": reason, "started_at": started_at, "duration_s": duration_s,
-                "info": json.loads(info_json), "schema_version": version,
-            })
-        except (KeyError, TypeError, ValueError, UserError) as e:  # UserError: a spec field it rejects
-            raise StoreError(
-                f"run {run_id} in {self.path} cannot be read by this quantscope ({type(e).__name__}: {e}): "
-                "upgrade quantscope, or delete the run"
-            ) from e
-        return replace(result, measurements=tuple(measurements))
+            return super().samples(run_id, idx, name, n)
+        except sqlite3.ProgrammingError:  # used from another thread than the one that opened it
+            again = self._reopen()
+            try:
+                return again.samples(run_id, idx, name, n)
+            finally:
+                again.close()
+
+    def rebuild_stats(self, only_missing: bool = False) -> int:
+        """Recompute every measurement's statistics from its samples (`quantscope store rebuild-stats`),
+        in one transaction; returns how many. Readers meanwhile see the old figures or the new."""
+        from quantscope.store.migrations import build_stats
+
+        self._need_writable()
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                done = build_stats(conn, only_missing=only_missing)
+                conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as e:
+            hint = _hint(e, "check disk space")
+            raise StoreError(f"cannot rebuild the statistics of {self.path}: {e}: {hint}") from e
+        return done

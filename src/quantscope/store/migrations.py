@@ -12,6 +12,10 @@ History (append only; never edit a step that has shipped, add a new one):
                  since: kept and readable, never reused by a resumed sweep nor compared with new rows.
   3  2026-11-29  claims (issue 21): the configuration a sweep is measuring, and the machine's one measuring
                  slot (key_hash '*'), with the owner's pid, process start time and host; store/claims.py.
+  4  2026-11-29  measurement_stats (issue 19): per measurement the figures derived from its samples
+                 (store/stats.py, STATS_VERSION 1), built here for every stored run and on each add, so a
+                 listing reads no samples; runs.backend (from spec_json) and an index on started_at, for
+                 `results --backend/--since`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,30 @@ def _recompute_machine_ids(conn: sqlite3.Connection) -> None:
         env["machine_id"] = machine_identity(env)
         conn.execute("UPDATE runs SET machine_id = ?, env_json = ? WHERE id = ?",
                      (env["machine_id"], json.dumps(env, sort_keys=True), run_id))
+
+
+def build_stats(conn: sqlite3.Connection, only_missing: bool = True) -> int:
+    """Step 4 and `quantscope store rebuild-stats`: each measurement's figures from its samples, one
+    measurement in memory at a time; returns how many were written."""
+    from quantscope.store.db import unpack_samples
+    from quantscope.store.stats import STAT_COLUMNS, STATS_VERSION, figures_of
+
+    where = ("WHERE NOT EXISTS (SELECT 1 FROM measurement_stats s WHERE s.run_id = m.run_id AND s.idx = m.idx"
+             " AND s.version = ?)") if only_missing else ""
+    keys = conn.execute(f"SELECT m.run_id, m.idx FROM measurements m {where} ORDER BY m.run_id, m.idx",
+                        (STATS_VERSION,) if only_missing else ()).fetchall()
+    marks = ", ".join("?" for _ in range(3 + len(STAT_COLUMNS)))
+    for run_id, idx in keys:
+        (blob,) = conn.execute("SELECT samples FROM measurements WHERE run_id = ? AND idx = ?",
+                               (run_id, idx)).fetchone()
+        row = figures_of(unpack_samples(blob)).row()
+        conn.execute(f"INSERT OR REPLACE INTO measurement_stats (run_id, idx, version, {', '.join(STAT_COLUMNS)})"
+                     f" VALUES ({marks})", (run_id, idx, STATS_VERSION, *row))
+    return len(keys)
+
+
+def _fill_backend(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE runs SET backend = json_extract(spec_json, '$.backend')")
 
 
 # Each step is a tuple of single statements (no executescript: in Python 3.11 it commits any open
@@ -83,6 +111,23 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
             claimed_at TEXT NOT NULL,
             PRIMARY KEY (key_hash, machine_id)
         )""",
+    ),
+    (
+        """CREATE TABLE measurement_stats (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,                  -- the measurement's idx
+            version INTEGER NOT NULL,              -- stats.STATS_VERSION that derived it; others are ignored
+            n INTEGER NOT NULL,
+            mean REAL, sd REAL, se REAL, ci95 REAL, p50 REAL, p90 REAL, p99 REAL, min REAL, max REAL,
+            mean_np REAL, se_np REAL,              -- quality.perplexity.mean_se over the samples as stored
+            mean_sorted REAL, se_sorted REAL,      -- the same over the sorted samples (kld_summary)
+            PRIMARY KEY (run_id, idx)
+        )""",
+        "ALTER TABLE runs ADD COLUMN backend TEXT NOT NULL DEFAULT ''",
+        _fill_backend,
+        "CREATE INDEX runs_backend ON runs(backend)",
+        "CREATE INDEX runs_started_at ON runs(started_at)",
+        build_stats,
     ),
 )
 
