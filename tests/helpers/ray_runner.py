@@ -5,7 +5,7 @@ function ("helpers.ray_runner:run_spec") and the test puts tests/ on the workers
 does is steered by environment variables the test passes in the runtime_env:
 QS_RAY_LOG (a folder: one file per start and per end of a run, named KEY.PID.start/.end, holding the
 node id, the time and the pid of its stand-in measuring process), QS_RAY_SLEEP (seconds each run takes:
-a `sleep` child in its own session, as run_spec's isolated worker is).
+a `sleep` child in its own session, as run_spec's isolated worker is). An fp16 spec raises instead.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ def _mark(spec: RunSpec, what: str, worker_pid: int = 0) -> None:
 def run_spec(spec: RunSpec, timeout_s: float = 900.0, reference_file: str | None = None) -> Result:
     from quantscope.env import fingerprint
 
+    if spec.quant.dtype == "fp16":  # an error of ours inside the task (not a lost node)
+        _mark(spec, "start")
+        raise RuntimeError("fake runner refuses fp16")
     t0 = time.time()
     # the measuring process, as run_spec starts it: its own session, waited on from this thread
     worker = subprocess.Popen(["sleep", os.environ.get("QS_RAY_SLEEP", "0.5")], start_new_session=True)

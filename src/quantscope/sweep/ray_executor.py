@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import socket
 import tempfile
 import threading
@@ -136,7 +137,6 @@ def _cancellable(call: Callable[[], Result]) -> Result:
 
 
 def _kill_children() -> None:
-    import os
     import signal
 
     import psutil
@@ -175,8 +175,9 @@ def _probe(address: str, timeout_s: float) -> None:
                         "`ray start --head`, or leave out --address for a local one") from None
 
 
-def _bounded(call: Callable[[], object], timeout_s: float, message: str) -> None:
-    """Run `call` in a daemon thread; a UserError(message) if it has not returned within `timeout_s`."""
+def _bounded(call: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Run `call` in a daemon thread: a one-line UserError naming `what` if it fails or has not
+    returned within `timeout_s`."""
     box: dict[str, BaseException] = {}
 
     def target() -> None:
@@ -188,10 +189,13 @@ def _bounded(call: Callable[[], object], timeout_s: float, message: str) -> None
     thread = threading.Thread(target=target, name="quantscope-ray-connect", daemon=True)
     thread.start()
     thread.join(timeout_s)
+    auth = ("" if os.environ.get("RAY_AUTH_MODE") == "token" else
+            "; a cluster started by `ray start --head` wants token authentication: export RAY_AUTH_MODE=token "
+            "with the head's ~/.ray/auth_token on this machine")
     if thread.is_alive():
-        raise UserError(message)
+        raise UserError(f"{what} did not answer within {timeout_s:g} s{auth}")
     if "error" in box:
-        raise UserError(f"{message.split(':')[0]}: {box['error']}") from box["error"]
+        raise UserError(f"{what}: {_one_line(box['error'])}{auth}") from box["error"]
 
 
 class RayExecutor:
@@ -233,7 +237,7 @@ class RayExecutor:
         if self.address:  # ray.init retries an address for minutes: probe it, then bound the wait
             _probe(self.address, self.connect_timeout_s)
             _bounded(lambda: ray.init(address=self.address, **kwargs), self.connect_timeout_s,
-                     f"{self.where} did not answer within {self.connect_timeout_s:g} s: is it a Ray head's address?")
+                     f"could not connect to {self.where}")
         else:  # a local instance, started in this (the main) thread as Ray expects
             ray.init(resources={BENCH_SLOT: 1}, **kwargs)
         self._started_ray = True
@@ -354,8 +358,11 @@ class RayExecutor:
         return result
 
     def _unschedulable(self, job: Job) -> Result:
-        asked = demands(job.spec, self.accelerator_type)
-        return self._failed(job, f"unschedulable: no alive node of {self.where} offers {asked} "
+        d = demands(job.spec, self.accelerator_type)
+        asked = [f"{d['num_cpus']} CPU", *([f"{d['num_gpus']} GPU"] if d["num_gpus"] else []),
+                 *(f"{k} {v:g}" for k, v in d["resources"].items()),
+                 *([f"accelerator {d['accelerator_type']}"] if d.get("accelerator_type") else [])]
+        return self._failed(job, f"unschedulable: no alive node of {self.where} offers {', '.join(asked)} "
                                  f"(waited {self.unschedulable_after_s:g} s)")
 
     def _failed(self, job: Job, reason: str) -> Result:
