@@ -66,11 +66,11 @@ def indexed_result(
 def add_many(path: str, count: int, first: int, start, out) -> None:
     """multiprocessing target: wait for the start signal, open the store (so processes also race to
     migrate a fresh file), add `count` results, and put ("ok", ids) or ("error", message) on `out`."""
-    from quantscope.store import Store
+    from quantscope.store import open_store
 
     start.wait(30)
     try:
-        with Store(path) as store:
+        with open_store(path) as store:  # a file path or a postgresql:// URL
             ids = [store.add(indexed_result(first + k, n_samples=50)) for k in range(count)]
         out.put(("ok", ids))
     except Exception as e:  # reported to the parent, which fails the test with the message
@@ -79,9 +79,9 @@ def add_many(path: str, count: int, first: int, start, out) -> None:
 
 def crash_child(path: str, n_samples: int) -> None:
     """Add results forever, printing "<run id> <index>" after each commit; the parent kills it with -9."""
-    from quantscope.store import Store
+    from quantscope.store import open_store
 
-    with Store(path) as store:
+    with open_store(path) as store:
         i = 0
         while True:
             run_id = store.add(indexed_result(i, n_samples=n_samples))

@@ -87,6 +87,15 @@ class Claims:
         self.pid = os.getpid()
         self.started = process_started(self.pid)
         self.host = socket.gethostname()
+        self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+        from quantscope.store.pg import ClaimsConnection, is_url
+
+        if is_url(path):  # a shared PostgreSQL store: the same statements through store/pg.py's adapter
+            import psycopg
+
+            self._errors = (psycopg.Error,)
+            self._conn = ClaimsConnection(str(path))
+            return
         try:
             self._conn = sqlite3.connect(Path(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")  # a constant
@@ -103,7 +112,7 @@ class Claims:
         """Release every claim of this sweep (its end, normal or not) and close the connection."""
         try:
             self._conn.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
-        except sqlite3.Error:
+        except self._errors:
             pass  # a claim left behind is stale once this process is gone, and is taken over then
         finally:
             self._conn.close()
@@ -135,14 +144,14 @@ class Claims:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as e:
+        except self._errors as e:
             raise StoreError(f"cannot claim a configuration in the store: {e}: check the store's file") from e
 
     def release(self, key_hash: str) -> None:
         try:
             self._conn.execute("DELETE FROM claims WHERE key_hash = ? AND machine_id = ? AND owner = ?",
                                (key_hash, self.machine_id, self.owner))
-        except sqlite3.Error as e:
+        except self._errors as e:
             raise StoreError(f"cannot release a claim in the store: {e}") from e
 
     def wait_for(self, key_hash: str, on_wait: Callable[[Holder], None] | None = None) -> None:
