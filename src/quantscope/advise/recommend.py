@@ -77,18 +77,22 @@ def evidence(s: Summary) -> str:
     return col.phrases(col.EVIDENCE, s)
 
 
-def acc_drop_of(s: Summary, rows: list[Summary]) -> float | None:
-    """The worst task accuracy drop of `s` against its task reference among `rows` (0 for the reference
-    itself); None when either has no task results (analysis.tasks, paired per document)."""
+def acc_drop_of(s: Summary, rows: list[Summary]) -> tuple[float, str] | None:
+    """(worst task accuracy drop, its text with the SE) of `s` against its task reference among `rows`
+    (0 for the reference itself); None when either has no task results (analysis.tasks, paired per
+    document). The constraint judges the drop itself, as --max-kld judges the mean KLD; the SE is shown."""
     from quantscope.analysis.tasks import task_reference, worst_drop
 
     ref = task_reference(rows, s.result)
     if ref is None:
         return None
     if ref is s:
-        return 0.0
+        return 0.0, "0 points (the reference itself)"
     d = worst_drop(ref.result, s.result)
-    return d.drop if d is not None else None
+    if d is None:
+        return None
+    how = "paired" if d.paired else "unpaired"
+    return d.drop, f"{d.drop * 100:.2f} ± {d.se * 100:.2f} points ({d.task} {d.metric}, {how} SE, {d.n} documents)"
 
 
 def violations(s: Summary, c: Constraints, rows: list[Summary] | None = None) -> list[Exclusion]:
@@ -99,13 +103,14 @@ def violations(s: Summary, c: Constraints, rows: list[Summary] | None = None) ->
     if s.decode is None:
         return [Exclusion(s, "status", "no decode throughput measured", math.inf)]
     out = []
+    drop = acc_drop_of(s, rows or [s]) if c.max_acc_drop is not None else None
     checks = (
         ("max-memory", c.max_memory_bytes, s.peak_rss_bytes, False, "peak RSS", fmt_bytes),
         ("max-kld", c.max_kld, s.kld[0] if s.kld else None, False, "KLD", lambda v: f"{v:.4g} nat"),
         ("min-top1", c.min_top1, s.top1[0] if s.top1 else None, True, "same top-1",
          lambda v: f"{v * 100:.2f} %"),
-        ("max-acc-drop", c.max_acc_drop, acc_drop_of(s, rows or [s]) if c.max_acc_drop is not None else None,
-         False, "task accuracy drop", lambda v: f"{v * 100:.2f} points"),
+        ("max-acc-drop", c.max_acc_drop, drop[0] if drop else None, False, "task accuracy drop",
+         lambda v: drop[1] if drop and v == drop[0] else f"{v * 100:.2f} points"),
     )
     for name, limit, value, is_min, what, show in checks:
         if limit is None:
