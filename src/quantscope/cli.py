@@ -9,9 +9,9 @@ tests/test_cli_errors.py holds each of these in a subprocess.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import traceback
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -48,8 +48,9 @@ def _root(
 
 
 StoreOpt = Annotated[
-    Path | None,
-    typer.Option("--store", help="SQLite result store (default: $QUANTSCOPE_STORE or the XDG data dir)."),
+    str | None,  # not a Path: a postgresql:// URL keeps its '//'
+    typer.Option("--store", help="Result store: an SQLite file or a postgresql:// URL (default: "
+                  "$QUANTSCOPE_STORE or the XDG data dir)."),
 ]
 
 
@@ -80,36 +81,90 @@ def env_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")
         typer.echo(f"{k:<20} {v}")
 
 
+PAGE_ROWS = 50  # rows per table page: a store of 10,000 runs lists its newest page in well under a second
+
+
 @app.command("results")
 def results_cmd(
     store: StoreOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv | markdown")] = "table",
     status: Annotated[str | None, typer.Option(help="Only rows with this status.")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows, newest first.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Only rows of this model reference.")] = None,
+    machine: Annotated[str | None, typer.Option("--machine", help="Only rows measured on this machine id.")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="Only rows of this backend.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only rows started at or after this ISO date or "
+                                              "time (UTC), e.g. 2026-11-01.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows, newest first (the page "
+                                              "size with --page).")] = None,
+    page: Annotated[int | None, typer.Option(min=1, help=f"This page of rows, newest first (1 = newest; "
+                                             f"{PAGE_ROWS} a page unless --limit). The table shows page 1 "
+                                             "by default; the other formats stream every row.")] = None,
     wide: Annotated[bool, typer.Option("--wide", help="Every column, however wide (default: the columns "
                                                       "that fit the terminal).")] = False,
 ) -> None:
-    """Show stored results, newest first. JSON carries every raw sample.
+    """Show stored results, newest first, a page at a time. JSON carries every raw sample.
 
     The table fits the terminal: the columns that fit, each number whole; the caption names the
-    columns left out (--wide or --format shows them).
+    columns left out (--wide or --format shows them). --format json/csv/markdown stream every matching
+    row (a store of any size, in the memory of one row) unless --limit or --page is given.
 
-    Example: quantscope results --format json --limit 1
+    Example: quantscope results --backend torchao --since 2026-11-01 --page 2
     """
     from quantscope.errors import UserError
     from quantscope.store import export, open_store
 
-    formats = {"json": export.to_json, "csv": export.to_csv, "markdown": export.to_markdown}
+    formats = {"json": export.json_chunks, "csv": export.csv_chunks, "markdown": export.markdown_chunks}
     if fmt != "table" and fmt not in formats:
         raise UserError(f"unknown format {fmt!r}: use table, json, csv or markdown")
+    filters = {"status": status, "model": model, "machine_id": machine, "backend": backend,
+               "since": _since(since)}
     with open_store(store, readonly=True) as st:  # reading never creates or migrates a store
-        rows = st.results(status=status, limit=limit)
-    if fmt == "table":
+        if fmt != "table" and page is None:  # streamed: rows are read a page at a time
+            rows = st.iter_results(**filters)
+            for chunk in formats[fmt](itertools.islice(rows, limit) if limit else rows):
+                sys.stdout.write(chunk)
+            sys.stdout.write("\n")
+            return
+        size = limit or PAGE_ROWS
+        number = page or 1
+        rows = st.results(limit=size, offset=(number - 1) * size, **filters)
+        if fmt != "table":
+            typer.echo("".join(formats[fmt](rows)))
+            return
+        total = st.count(**filters) if page is not None or len(rows) == size else len(rows)
+        if not rows and number > 1:
+            raise UserError(f"--page {number} is past the last page ({-(-total // size)} of {size} rows)")
         from quantscope.tables import results_table
 
-        results_table(rows, wide=wide)
-    else:
-        typer.echo(formats[fmt](rows))
+        results_table(rows, wide=wide)  # inside the store: a figure that needs samples reads them
+    shown_to = (number - 1) * size + len(rows)
+    if total > len(rows) and not (limit and page is None):
+        more = f"; next: --page {number + 1}" if shown_to < total else ""
+        typer.echo(f"rows {(number - 1) * size + 1 if rows else 0}-{shown_to} of {total}{more}")
+
+
+def _since(value: str | None) -> str | None:
+    """--since as the ISO text started_at is compared with (UTC, as stored); one line if it is not a date.
+
+    >>> _since("2026-11-01"), _since("2026-11-01T10:00+02:00")
+    ('2026-11-01', '2026-11-01T08:00:00+00:00')
+    """
+    import datetime as dt
+
+    from quantscope.errors import UserError
+
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--since takes an ISO date or time, e.g. 2026-11-01 or 2026-11-01T10:00, "
+                        f"got {value!r}") from None
+    if len(value) == 10:  # a date alone: from its first moment
+        return value
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def _register_commands() -> None:
@@ -133,6 +188,9 @@ def _register_commands() -> None:
     from quantscope.commands.search import search_cmd
 
     app.command("search")(search_cmd)
+    from quantscope.commands.store import store_app
+
+    app.add_typer(store_app, name="store")
 
 
 _register_commands()

@@ -19,8 +19,11 @@ from typing import Any
 
 from quantscope.errors import StoreError, UserError
 from quantscope.result import Measurement, Result
-from quantscope.store.stats import STAT_COLUMNS, STATS_VERSION, Figures, StoredSamples
+from quantscope.store.stats import STAT_COLUMNS, STATS_VERSION, Figures, StoredSamples, figures_of
 
+# The run row as rows_of() makes it and store/copy.py moves it, in this order.
+RUN_ROW = ("key_hash, machine_id, model, backend, status, reason, started_at, duration_s, label, spec_json, "
+           "env_json, info_json, schema_version")
 RUN_COLUMNS = "id, spec_json, env_json, status, reason, started_at, duration_s, info_json, schema_version"
 # The only column names a filter may use; values always travel as parameters.
 FILTERS = {"status": "status = ?", "key_hash": "key_hash = ?", "machine_id": "machine_id = ?", "model": "model = ?",
@@ -50,6 +53,29 @@ def where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
         clauses.append("substr(key_hash, 1, ?) = ?")
         params += [len(prefix), prefix.lower()]
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def rows_of(result: Result) -> tuple[tuple, list[tuple], list[tuple]]:
+    """A Result as the rows both stores insert: (run row, measurement rows, stats rows)."""
+    from quantscope.store.db import pack_samples
+
+    try:
+        d = result.to_dict()
+        run_row = (
+            result.spec.key_hash(), result.env.machine_id, result.spec.model.ref, result.spec.backend,
+            result.status, result.reason, result.started_at, float(result.duration_s), result.spec.label,
+            json.dumps(d["spec"], sort_keys=True), json.dumps(d["env"], sort_keys=True),
+            json.dumps(d["info"], sort_keys=True), int(result.schema_version),
+        )
+        measurement_rows = [
+            (i, m.name, m.unit, None if m.higher_is_better is None else int(m.higher_is_better),
+             json.dumps(m.meta, sort_keys=True), len(m.samples), pack_samples(tuple(m.samples)))
+            for i, m in enumerate(result.measurements)
+        ]
+        stats_rows = [(i, STATS_VERSION, *figures_of(m.samples).row()) for i, m in enumerate(result.measurements)]
+    except (TypeError, ValueError) as e:
+        raise StoreError(f"cannot store run {result.spec.label}: a field does not serialise to JSON ({e})") from e
+    return run_row, measurement_rows, stats_rows
 
 
 class ReadingStore:
@@ -118,6 +144,28 @@ class ReadingStore:
             chunk = ids[k:k + _IN_CHUNK]
             out += self._select(f"WHERE id IN ({', '.join('?' for _ in chunk)}) ORDER BY id DESC", chunk)
         return out
+
+    def ids(self) -> list[int]:
+        """Every run id, oldest first."""
+        return [int(r[0]) for r in self._read(lambda ex: ex("SELECT id FROM runs ORDER BY id", []))]
+
+    def identities(self) -> dict[tuple[str, str, str], int]:
+        """{(key hash, machine, start time): run id}: what makes a run the same run in another store."""
+        rows = self._read(lambda ex: ex("SELECT id, key_hash, machine_id, started_at FROM runs", []))
+        return {(r[1], r[2], r[3]): int(r[0]) for r in rows}
+
+    def raw_run(self, run_id: int) -> tuple[tuple, list[tuple], list[tuple]]:
+        """One run's rows as stored (samples as their bytes), for store/copy.py: what add_rows takes."""
+
+        def read(ex: Callable[..., list]) -> tuple[tuple, list[tuple], list[tuple]]:
+            run = ex(f"SELECT {RUN_ROW} FROM runs WHERE id = ?", [run_id])
+            ms = ex("SELECT idx, name, unit, higher_is_better, meta_json, n, samples FROM measurements"
+                    " WHERE run_id = ? ORDER BY idx", [run_id])
+            ss = ex(f"SELECT idx, version, {', '.join(STAT_COLUMNS)} FROM measurement_stats WHERE run_id = ?"
+                    " ORDER BY idx", [run_id])
+            return tuple(run[0]), [(*m[:6], bytes(m[6])) for m in ms], [tuple(x) for x in ss]
+
+        return self._read(read)
 
     # -- decoding ----------------------------------------------------------------------------------
 

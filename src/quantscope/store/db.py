@@ -15,7 +15,6 @@ Reliability promises (each has a test in tests/store/):
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import sys
@@ -27,9 +26,9 @@ from typing import Any
 from quantscope import paths
 from quantscope.errors import StoreError
 from quantscope.result import Result
-from quantscope.store.base import ReadingStore
+from quantscope.store.base import RUN_ROW, ReadingStore, rows_of
 from quantscope.store.migrations import STORE_SCHEMA, current_version, migrate
-from quantscope.store.stats import STAT_COLUMNS, STATS_VERSION, figures_of
+from quantscope.store.stats import STAT_COLUMNS
 
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 file (fileformat.html)
 BUSY_TIMEOUT_S = 30.0
@@ -258,40 +257,29 @@ class Store(ReadingStore):
     # -- writing ---------------------------------------------------------------------------------
 
     def add(self, result: Result) -> int:
-        """Store one Result (run row + all measurements) in one transaction; return its run id.
+        """Store one Result (run row + all measurements + their statistics) in one transaction; return
+        its run id.
 
         On any SQLite error (full disk, I/O error) that one result is rolled back and StoreError raised;
         everything stored before is untouched.
         """
         self._need_writable()
-        label = result.spec.label
-        try:
-            d = result.to_dict()
-            run_row = (
-                result.spec.key_hash(), result.env.machine_id, result.spec.model.ref, result.spec.backend,
-                result.status,
-                result.reason, result.started_at, float(result.duration_s), label,
-                json.dumps(d["spec"], sort_keys=True), json.dumps(d["env"], sort_keys=True),
-                json.dumps(d["info"], sort_keys=True), int(result.schema_version),
-            )
-            measurement_rows = [
-                (i, m.name, m.unit, None if m.higher_is_better is None else int(m.higher_is_better),
-                 json.dumps(m.meta, sort_keys=True), len(m.samples), pack_samples(m.samples))
-                for i, m in enumerate(result.measurements)
-            ]
-            stats_rows = [(i, STATS_VERSION, *figures_of(m.samples).row()) for i, m in enumerate(result.measurements)]
-        except (TypeError, ValueError) as e:
-            raise StoreError(f"cannot store run {label}: a field does not serialise to JSON ({e})") from e
+        return self.add_rows(*rows_of(result), label=result.spec.label)
+
+    def add_rows(self, run_row: tuple, measurement_rows: list[tuple], stats_rows: list[tuple], *,
+                 label: str, run_id: int | None = None) -> int:
+        """Insert one run's rows (base.rows_of, or another store's raw_run for store/copy.py) in one
+        transaction; `run_id` keeps a given id (AUTOINCREMENT then continues past it)."""
+        self._need_writable()
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            cur = conn.execute(
-                "INSERT INTO runs (key_hash, machine_id, model, backend, status, reason, started_at, duration_s,"
-                " label, spec_json, env_json, info_json, schema_version)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                run_row,
-            )
-            run_id = int(cur.lastrowid)
+            columns, marks = RUN_ROW, ", ".join("?" for _ in run_row)
+            if run_id is None:
+                cur = conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", run_row)
+                run_id = int(cur.lastrowid)
+            else:
+                conn.execute(f"INSERT INTO runs (id, {columns}) VALUES (?, {marks})", (run_id, *run_row))
             conn.executemany(
                 "INSERT INTO measurements (run_id, idx, name, unit, higher_is_better, meta_json, n, samples)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -1,7 +1,9 @@
 """Exporters for stored results: JSON (every raw sample), CSV (one line per run × measurement), Markdown.
 
-Each takes the rows `Store.results()` returns: a list of (run id, Result). Statistics are derived
-here from the raw samples (quantscope.metrics.stats.describe), never read from storage.
+Each takes the rows `Store.results()` or `Store.iter_results()` returns: (run id, Result) pairs, and
+each has a `*_chunks` form that yields its text row by row, so a store of any size streams. Statistics
+are describe()'s of the raw samples, read from the store's stats table (store/stats.py: the same
+numbers) so CSV and Markdown read no sample; JSON carries the samples, one row in memory at a time.
 
 >>> print(to_markdown(store.results(limit=5)))  # doctest: +SKIP
 """
@@ -12,10 +14,10 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from quantscope.metrics.stats import Stats, describe
+from quantscope.metrics.stats import Stats
 from quantscope.result import Measurement, Result
 
 Rows = Iterable[tuple[int, Result]]
@@ -44,19 +46,31 @@ def _stats_dict(stats: Stats) -> dict[str, float | int]:
     return {name: getattr(stats, name) for name in STAT_FIELDS}
 
 
+def _json_row(run_id: int, result: Result) -> dict[str, Any]:
+    d = result.to_dict()
+    for m_dict, m in zip(d["measurements"], result.measurements, strict=True):
+        m_dict["stats"] = _stats_dict(m.stats)  # a store's rows: from its stats table, equal to describe()
+    return {"id": run_id, "key_hash": result.spec.key_hash(), "label": result.spec.label, **d}
+
+
+def json_chunks(rows: Rows) -> Iterator[str]:
+    """to_json's text, one row at a time: `results --format json` streams a store of any size in the
+    memory of one row (json.dumps of the whole list, indent 2, is the same text)."""
+    first = True
+    for run_id, result in rows:
+        text = json.dumps(_finite(_json_row(run_id, result)), indent=2, allow_nan=False)
+        yield ("[\n" if first else ",\n") + "\n".join("  " + line for line in text.split("\n"))
+        first = False
+    yield "[]" if first else "\n]"
+
+
 def to_json(rows: Rows) -> str:
     """A JSON list of result dicts: id, key_hash, label, the full Result (raw samples included) and,
     per measurement, derived `stats` (n, mean, sd, se, ci95, p50, p90, p99, min, max).
 
     Non-finite numbers (including samples) are written as null so the output is strict JSON.
     """
-    out = []
-    for run_id, result in rows:
-        d = result.to_dict()
-        for m_dict, m in zip(d["measurements"], result.measurements, strict=True):
-            m_dict["stats"] = _stats_dict(describe(m.samples))
-        out.append({"id": run_id, "key_hash": result.spec.key_hash(), "label": result.spec.label, **d})
-    return json.dumps(_finite(out), indent=2, allow_nan=False)
+    return "".join(json_chunks(rows))
 
 
 def neutralise(cell: Any) -> Any:
@@ -87,6 +101,11 @@ def to_csv(rows: Rows) -> str:
     Text cells starting with = + - @ (or tab, CR) are prefixed with ' so a spreadsheet shows them as
     text; numbers are written as numbers.
     """
+    return "".join(csv_chunks(rows))
+
+
+def csv_chunks(rows: Rows) -> Iterator[str]:
+    """to_csv's text a line at a time (statistics only: no sample is read from a store)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
@@ -101,11 +120,14 @@ def to_csv(rows: Rows) -> str:
             numbers = [""] * len(STAT_FIELDS)
         else:
             text += [m.name, m.unit, "" if m.higher_is_better is None else str(m.higher_is_better).lower()]
-            stats = describe(m.samples)
+            stats = m.stats
             numbers = [_number(getattr(stats, f)) for f in STAT_FIELDS]
         # numbers stay as written ("-0.5" is a number, not a formula); only text is neutralised
         writer.writerow([run_id, *(neutralise(c) for c in text), *numbers])
-    return buf.getvalue()
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+    yield buf.getvalue()
 
 
 def _md(cell: Any) -> str:
@@ -120,9 +142,14 @@ def _fmt(value: float) -> str:
 
 def to_markdown(rows: Rows) -> str:
     """A Markdown table, one line per (run, measurement): mean ± SD (n) in the stored SI unit."""
+    return "".join(markdown_chunks(rows))
+
+
+def markdown_chunks(rows: Rows) -> Iterator[str]:
+    """to_markdown's text a line at a time."""
     header = ("id", "model", "backend", "quant", "device", "status", "measurement", "unit", "mean", "± sd",
               "n")
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    yield "| " + " | ".join(header) + " |\n" + "|" + "|".join("---" for _ in header) + "|\n"
     for run_id, result, m in _lines(rows):
         spec = result.spec
         cells: list[Any] = [
@@ -131,7 +158,6 @@ def to_markdown(rows: Rows) -> str:
         if m is None:
             cells += [result.reason or "", "", "", "", 0]
         else:
-            stats = describe(m.samples)
+            stats = m.stats
             cells += [m.name, m.unit, _fmt(stats.mean), _fmt(stats.sd), stats.n]
-        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+        yield "| " + " | ".join(_md(c) for c in cells) + " |\n"

@@ -16,13 +16,11 @@ The same promises as store/db.py, each held by tests/store/test_pg.py against a 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from quantscope.errors import StoreError
 from quantscope.result import Result
-from quantscope.store.base import ReadingStore
-from quantscope.store.db import pack_samples
+from quantscope.store.base import RUN_ROW, ReadingStore, rows_of
 from quantscope.store.stats import STAT_COLUMNS, STATS_VERSION, figures_of
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -214,8 +212,7 @@ class PgStore(ReadingStore):
 
         self._need_writable()
         conn = self._conn
-        columns = ("key_hash, machine_id, model, backend, status, reason, started_at, duration_s, label, "
-                   "spec_json, env_json, info_json, schema_version")
+        columns = RUN_ROW
         try:
             conn.execute("BEGIN")
             try:
@@ -275,27 +272,6 @@ class PgStore(ReadingStore):
             conn.execute("ROLLBACK")
             raise
         return len(keys)
-
-
-def rows_of(result: Result) -> tuple[tuple, list[tuple], list[tuple]]:
-    """A Result as the rows both stores insert: (run row, measurement rows, stats rows)."""
-    try:
-        d = result.to_dict()
-        run_row = (
-            result.spec.key_hash(), result.env.machine_id, result.spec.model.ref, result.spec.backend,
-            result.status, result.reason, result.started_at, float(result.duration_s), result.spec.label,
-            json.dumps(d["spec"], sort_keys=True), json.dumps(d["env"], sort_keys=True),
-            json.dumps(d["info"], sort_keys=True), int(result.schema_version),
-        )
-        measurement_rows = [
-            (i, m.name, m.unit, None if m.higher_is_better is None else int(m.higher_is_better),
-             json.dumps(m.meta, sort_keys=True), len(m.samples), pack_samples(tuple(m.samples)))
-            for i, m in enumerate(result.measurements)
-        ]
-        stats_rows = [(i, STATS_VERSION, *figures_of(m.samples).row()) for i, m in enumerate(result.measurements)]
-    except (TypeError, ValueError) as e:
-        raise StoreError(f"cannot store run {result.spec.label}: a field does not serialise to JSON ({e})") from e
-    return run_row, measurement_rows, stats_rows
 
 
 class ClaimsConnection:
