@@ -56,18 +56,48 @@ def test_fp32_graph_matches_torch(cache_home, reference, kv_cache):
     again.close()
 
 
-@pytest.mark.parametrize("method", ["int8", "int4"])
-def test_quantized_graphs_stay_close_and_shrink(cache_home, reference, method):
+STATIC = (("scheme", "static"), ("calib_samples", 2), ("calib_seq_len", 16))
+
+
+@pytest.mark.parametrize(("method", "params"), [("int8", ()), ("int8", (("scheme", "dynamic"),)), ("int8", STATIC),
+                                                ("int4", ())],
+                         ids=["int8-blockwise", "int8-dynamic", "int8-static", "int4"])
+def test_quantized_graphs_stay_close_and_shrink(cache_home, reference, method, params):
     seq, ref = reference
     fp32, _ = loaded(ort_spec())
-    backend, facts = loaded(ort_spec(method))
+    backend, facts = loaded(ort_spec(method, params))
     kinds = [c["kind"] for c in facts["conversions"]]
     assert kinds == ["onnx-export", "ort-quant"] and facts["conversions"][0]["cache_hit"] is True
     logits = backend.logits(seq)
-    assert 0 < rel_err(logits, ref) < 0.6  # quantized: changed, but still the same model
-    assert (logits.argmax(-1) == ref.argmax(-1)).mean() > 0.9
+    # quantized: changed, but still the same model. Static ranges calibrated on other text (32 tokens
+    # here) quantize the activations coarsely: its largest error is about the logits' spread.
+    err, same = rel_err(logits, ref), (logits.argmax(-1) == ref.argmax(-1)).mean()
+    assert 0 < err < (1.5 if params == STATIC else 0.6) and same > (0.75 if params == STATIC else 0.9), (err, same)
     assert backend.weight_bytes() < fp32.weight_bytes()
     np.testing.assert_array_equal(teacher_forced(backend, seq, 16), logits[15:-1].argmax(-1))
+    if params == STATIC:  # calibrated on the calibration text, whose identity is kept with the graph
+        assert facts["conversions"][-1]["cache_hit"] is False
+        assert backend.meta["calibration"]["samples"] == 2 and len(backend.meta["calibration"]["tokens_sha256"]) == 64
+
+
+def test_int8_default_change_changes_the_run_key_and_the_graph_key():
+    """Version 2 of ORT int8 (blockwise by default) must not reuse a stored version-1 row (dynamic,
+    per-tensor, written with params ()) nor a cached version-1 graph."""
+    from quantscope.artifacts.cache import Recipe
+    from quantscope.backends.ort.backend import ort_config, quantizer_params
+    from quantscope.backends.ort.convert import quant_recipe
+    from quantscope.sweep.matrix import Entry
+
+    old = RunSpec(model=TINY, backend="ort", quant=QuantSpec(method="int8"))  # how a v1 row was stored
+    new = Entry("ort", "fp32", "int8").spec(RunSpec(model=TINY))
+    assert new.key_hash() != old.key_hash()
+    assert dict(new.quant.params) == {"scheme": "blockwise"}
+    export = Recipe("onnx-export", "ab" * 32)
+    v1 = {"per_channel": False, "reduce_range": False, "lm_head": True}
+    assert quant_recipe(export, "int8", quantizer_params(ort_config(new))).key() != \
+        quant_recipe(export, "int8", v1).key()
+    # methods without key_params keep their specs and key hashes
+    assert Entry("ort", "fp32", "int4").spec(RunSpec(model=TINY)).quant == QuantSpec(method="int4")
 
 
 def test_int4_block_size_must_divide_widths(cache_home):
@@ -84,6 +114,8 @@ def test_supports_says_why():
     assert "CUDAExecutionProvider" in backend.supports(RunSpec(model=TINY, backend="ort", device="cuda"))
     assert "fp32" in backend.supports(RunSpec(model=TINY, backend="ort", quant=QuantSpec(dtype="bf16")))
     assert "int4" in backend.supports(RunSpec(model=TINY, backend="ort", quant=QuantSpec(method="nf4")))
+    with pytest.raises(UserError, match="scheme"):
+        backend.supports(RunSpec(model=TINY, backend="ort", quant=QuantSpec("fp32", "int8", {"scheme": "qdq"})))
     with pytest.raises(UserError, match="kv_cach"):
         backend.supports(RunSpec(model=TINY, backend="ort", options={"kv_cach": False}))
     with pytest.raises(UserError, match="block"):

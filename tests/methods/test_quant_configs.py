@@ -36,7 +36,7 @@ def test_the_same_name_under_two_backends_is_two_configs():
     bnb, ort = config_from_spec(spec("int8"), "bnb"), config_from_spec(spec("int8"), "ort")
     assert type(bnb).__name__ == "LLMInt8" and type(ort).__name__ == "OrtInt8"
     assert config_from_dict(ort.to_dict()) == ort and config_from_dict(bnb.to_dict()) == bnb
-    with pytest.raises(UserError, match=r"exists under several backends \(bnb, ort\)"):
+    with pytest.raises(UserError, match=r"exists under several backends \(bnb, ort, ortgenai\)"):
         config_from_spec(spec("int8"))
     with pytest.raises(UserError, match="unknown parameter 'threshold'"):
         config_from_spec(spec("int8", threshold=6), "ort")

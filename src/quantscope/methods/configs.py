@@ -148,6 +148,9 @@ class QuantConfig:
     method: ClassVar[str] = ""  # set by @register_method
     backend: ClassVar[str] = ""  # the backend that runs this config ("torchao", "bnb")
     version: ClassVar[int] = 1  # bump when a field's meaning changes; stored with to_dict()
+    # Fields written into the run's QuantSpec even at their defaults (see pin_defaults): a method whose
+    # default changed names them, so a run of the new default gets a key of its own.
+    key_params: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def field_types(cls) -> dict[str, Any]:
@@ -197,6 +200,29 @@ def config_from_spec(quant: Any, backend: str | None = None) -> QuantConfig:
     """The validated config of a QuantSpec's default method under `backend` (None: the one backend
     that has the name). UserError with a near-name hint on an unknown method."""
     return METHODS.get(quant.method, backend).from_params(quant.params)
+
+
+def pin_defaults(backend: str, quant: Any) -> Any:
+    """`quant` with its method's `key_params` written out at their values (given or default).
+
+    The run's key holds only the params given, so without this a method whose default changed would
+    find the stored rows of its old default under the same key and reuse them as its own. Specs of
+    methods without key_params are returned unchanged (their key hashes stay).
+
+    >>> from quantscope.spec import QuantSpec
+    >>> pin_defaults("torchao", QuantSpec(method="int8-weight-only")) == QuantSpec(method="int8-weight-only")
+    True
+    """
+    import dataclasses
+
+    if quant.method == "none" or backend not in METHODS.owners(quant.method):
+        return quant
+    cls = METHODS.get(quant.method, backend)
+    if not cls.key_params:
+        return quant
+    config = asdict(cls.from_params(quant.params))
+    pinned = {**{k: config[k] for k in cls.key_params}, **dict(quant.params)}
+    return dataclasses.replace(quant, params=tuple(pinned.items()))
 
 
 # --- shared validation helpers ---------------------------------------------------------------------

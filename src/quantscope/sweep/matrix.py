@@ -77,8 +77,11 @@ class Entry:
         Options and method parameters are checked here, before any work: a typo is a UserError naming
         the near name. A method of another backend stays (it becomes an unsupported row, with why).
         """
+        from quantscope.methods.configs import pin_defaults
+
         check_entry(self.backend, self.quant_spec, self.options)
-        return replace(base, backend=self.backend, quant=self.quant_spec, options=self.options)
+        quant = pin_defaults(self.backend, self.quant_spec)  # a changed default gets a key of its own
+        return replace(base, backend=self.backend, quant=quant, options=self.options)
 
 
 def check_entry(backend: str, quant: QuantSpec, options: tuple[tuple[str, Any], ...]) -> None:
@@ -115,6 +118,9 @@ DEFAULT_MATRIX: tuple[Entry, ...] = (
     Entry("ort", "fp32", "none", options=(("kv_cache", False),)),
     Entry("ort", "fp32", "int8"),
     Entry("ort", "fp32", "int4"),
+    Entry("ortgenai", "fp32", "none"),  # onnxruntime-genai's model builder: FP32, then weight-only int8/int4
+    Entry("ortgenai", "fp32", "int8"),
+    Entry("ortgenai", "fp32", "int4"),
     Entry("llamacpp", "fp32", "q8_0"),
     Entry("llamacpp", "fp32", "q4_k_m"),
     Entry("llamacpp", "fp32", "q4_0"),

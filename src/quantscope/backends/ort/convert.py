@@ -41,19 +41,6 @@ GRAPH = "model.onnx"
 METHODS = ("none", "int8", "int4")
 # lm_head: quantize the output projection too (llama.cpp's default; --leave-output-tensor keeps it).
 INT4_DEFAULTS = {"block_size": 32, "symmetric": True, "accuracy_level": 4, "lm_head": True}  # 32 | 576
-INT8_DEFAULTS = {"per_channel": False, "reduce_range": False, "lm_head": True}
-
-
-def method_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The quantizer's settings: defaults overridden by --qparam; unknown names are an error."""
-    defaults = {"int4": INT4_DEFAULTS, "int8": INT8_DEFAULTS}.get(method, {})
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        from quantscope.errors import UserError
-
-        allowed = ", ".join(defaults) or "none"
-        raise UserError(f"ort {method} does not take {', '.join(unknown)}; its parameters: {allowed}")
-    return {**defaults, **params}
 
 
 # --- parent side: recipes and the cache --------------------------------------------------------------
@@ -249,20 +236,77 @@ def quantize_graph(out_dir: str, src_dir: str, method: str, params: dict[str, An
     src, out = Path(src_dir), Path(out_dir)
     facts = json.loads((src / MANIFEST).read_text())["meta"]
     exclude = [] if params["lm_head"] else lm_head_nodes(src / GRAPH, facts["vocab_size"])
-    if method == "int8":
+    scheme = params.get("scheme", "dynamic")  # version-1 int8 graphs had no scheme: dynamic
+    if method == "int8" and scheme == "static":
+        facts["calibration"] = _int8_static(src, out / GRAPH, facts, params, exclude)
+    elif method == "int8" and scheme == "blockwise":
+        _nbits(src / GRAPH, out / GRAPH, {**params, "symmetric": True}, exclude, bits=8)
+    elif method == "int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantize_dynamic(src / GRAPH, out / GRAPH, weight_type=QuantType.QInt8,
                          per_channel=bool(params["per_channel"]), reduce_range=bool(params["reduce_range"]),
                          nodes_to_exclude=exclude, use_external_data_format=True)
     elif method == "int4":
-        _int4(src / GRAPH, out / GRAPH, params, exclude)
+        _nbits(src / GRAPH, out / GRAPH, params, exclude, bits=4)
     else:
         raise ValueError(f"unknown ORT quantization {method!r}")
     for name in TOKENIZER_FILES:
         if (src / name).is_file():
             shutil.copy2(src / name, out / name)
     return {**facts, "quant": method, "quant_params": params, "weight_bytes": onnx_weight_bytes(out / GRAPH)}
+
+
+def _int8_static(src: Path, dst: Path, facts: dict[str, Any], params: dict[str, Any],
+                 exclude: list[str]) -> dict[str, Any]:
+    """QDQ INT8 (quantize_static): activation ranges calibrated on the calibration text (stdlib
+    docstrings, never the evaluation text), weights per channel or per tensor. Only MatMuls with a
+    constant weight are quantized (MatMulConstBOnly): the attention's activation x activation
+    products stay FP32, as quantize_dynamic leaves them. Returns the calibration's identity."""
+    import numpy as np
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    from quantscope.methods.calibration import CalibrationSpec, calibration_batches
+    from quantscope.models.materialize import hf_tokenizer
+
+    found = hf_tokenizer(src, facts.get("bos_token_id")) if facts.get("tokenizer") else None
+
+    def tokenize(text: str) -> list[int] | None:
+        return None if found is None else found[0].encode(text, add_special_tokens=False).ids
+
+    cal = calibration_batches(CalibrationSpec(int(params["calib_samples"]), int(params["calib_seq_len"])),
+                              tokenize, facts["vocab_size"])
+    n, hkv, hd = facts["n_layers"], facts["n_kv_heads"], facts["head_dim"]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.rows = iter(cal.batches)
+
+        def get_next(self) -> dict[str, Any] | None:
+            row = next(self.rows, None)
+            if row is None:
+                return None
+            feeds = {"input_ids": np.array([row], dtype=np.int64),
+                     "logits_index": np.arange(len(row), dtype=np.int64)}  # every row through the lm_head
+            if facts.get("kv_cache"):
+                empty = np.zeros((1, hkv, 0, hd), dtype=np.float32)
+                feeds.update({name: empty for name in kv_names(n, "past")})
+            return feeds
+
+    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile}
+    quantize_static(src / GRAPH, dst, Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
+                    per_channel=bool(params["per_channel"]), reduce_range=bool(params["reduce_range"]),
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
+                    calibrate_method=methods[params["calib_method"]], use_external_data_format=True,
+                    extra_options={"MatMulConstBOnly": True, "CalibMovingAverage": False,
+                                   "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}})  # per output column
+    return cal.info
 
 
 def lm_head_nodes(path: Path, vocab_size: int) -> list[str]:
@@ -274,7 +318,7 @@ def lm_head_nodes(path: Path, vocab_size: int) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and any(i in heads for i in n.input)]
 
 
-def _int4(src: Path, dst: Path, params: dict[str, Any], exclude: list[str]) -> None:
+def _nbits(src: Path, dst: Path, params: dict[str, Any], exclude: list[str], bits: int) -> None:
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
@@ -286,9 +330,9 @@ def _int4(src: Path, dst: Path, params: dict[str, Any], exclude: list[str]) -> N
     bad = sorted({widths[i] for node in model.graph.node if node.op_type == "MatMul"
                   for i in node.input if i in widths and widths[i] % block})
     if bad:
-        raise Unsupported(f"int4 block_size {block} does not divide the MatMul input width(s) {bad}: "
+        raise Unsupported(f"int{bits} block_size {block} does not divide the MatMul input width(s) {bad}: "
                           "choose a block size dividing them (e.g. --qparam block_size=32)")
-    quant = MatMulNBitsQuantizer(model, bits=4, block_size=block, is_symmetric=bool(params["symmetric"]),
+    quant = MatMulNBitsQuantizer(model, bits=bits, block_size=block, is_symmetric=bool(params["symmetric"]),
                                  accuracy_level=int(params["accuracy_level"]), nodes_to_exclude=exclude)
     quant.process()
     quant.model.save_model_to_file(str(dst), use_external_data_format=True)
