@@ -1,4 +1,5 @@
-"""ONNX Runtime: FP32, dynamic INT8 and INT4 weight-only graphs, with or without a KV cache.
+"""ONNX Runtime: FP32, INT8 (blockwise, dynamic or static QDQ) and INT4 weight-only graphs, with or without
+a KV cache.
 
 quant "none" | "int8" | "int4" (typed configs in methods/ort_configs.py; convert.py makes and caches
 the graphs). Backend options (kv_cache, n_threads, opt_level, ep) are typed in options.py.
@@ -54,7 +55,8 @@ class OrtBackend:
     def supports(self, spec: RunSpec) -> str | None:
         if spec.quant.method not in ORT_METHODS:
             return (f"ort quantizes with {', '.join(ORT_METHODS)}, not {spec.quant.method!r} "
-                    "(none = FP32, int8 = quantize_dynamic, int4 = MatMulNBits weight-only)")
+                    "(none = FP32, int8 = MatMulNBits 8-bit blocks, or quantize_dynamic / static QDQ by "
+                    "--qparam scheme, int4 = MatMulNBits weight-only)")
         if spec.quant.dtype != "fp32":
             return (f"the ort backend runs FP32 graphs (INT8/INT4 are quantized from FP32), not "
                     f"{spec.quant.dtype}: use --dtype fp32")
