@@ -68,7 +68,7 @@ def load_group(st, model: str | None = None, like: str | None = None, group: int
 
     if like is not None and group is not None:
         raise UserError("--like and --group both pick a group: give one of them")
-    rows = st.results()
+    rows = st.latest_per_key()  # what groups() keeps of every row, chosen by the store: the rest is never read
     if not rows:
         raise UserError(f"store {st.path} holds no runs: run `quantscope sweep` first")
     anchor = pick(st, like)[1] if like else None

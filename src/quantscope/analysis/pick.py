@@ -14,18 +14,15 @@ def pick(st, handle: str) -> tuple[int, Result]:
     """
     handle = handle.strip()
     if handle.isdigit():
-        rows = st.results()
-        for run_id, r in rows:
-            if run_id == int(handle):
-                return run_id, r
-    else:
-        rows = None
+        try:
+            return int(handle), st.get(int(handle))  # one row read, never the whole store
+        except UserError:
+            pass  # not a run id here: perhaps a key prefix of digits
     prefix = handle.lower()
     if len(prefix) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in prefix):
         raise UserError(f"{handle!r} is neither a run id in the store nor a key-hash prefix of at least "
                         f"{MIN_PREFIX} hex digits: see `quantscope results` for both")
-    rows = rows if rows is not None else st.results()
-    matches = [(i, r) for i, r in rows if r.spec.key_hash().startswith(prefix)]
+    matches = st.results(key_prefix=prefix)  # the store filters: only this key's rows are read
     keys = sorted({r.spec.key_hash() for _, r in matches})
     if not matches:
         raise UserError(f"no stored run has id {handle} or a key starting with {prefix!r}: "
