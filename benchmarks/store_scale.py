@@ -1,0 +1,194 @@
+"""A store that holds a team's history (issue 19): N runs, and how long `results`, `report`, `compare`,
+`recommend` and a sweep's resume check take on it, with each command's peak RSS.
+
+The store is built from real rows: every run of --from (default: tests/fixtures/store-d6b39fc.sqlite,
+rows written by quantscope's own code, one a measured run) copied as stored, again and again, each copy
+a later run of the same configuration (a new start time), as a team that sweeps the same
+configurations for months would have it. Each command runs in its own process, as a user would run it;
+its peak RSS is that process's (getrusage ru_maxrss).
+
+    .venv/bin/python benchmarks/store_scale.py [--runs 10000] [--from STORE] [--pg auto|postgresql://…]
+
+--pg auto starts a throwaway PostgreSQL cluster in a temp dir (Debian's postgresql package), as the
+tests do; without --pg only SQLite is measured. Targets (issue 19): results < 1 s, report < 10 s,
+compare and recommend < 1 s, peak RSS < 500 MB each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import os
+import pwd
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+HERE = Path(__file__).resolve().parent
+FIXTURE = HERE.parent / "tests" / "fixtures" / "store-d6b39fc.sqlite"
+TARGETS_S = {"results": 1.0, "report": 10.0, "compare": 1.0, "recommend": 1.0, "resume check": 1.0}
+TARGET_RSS_MB = 500
+
+CHILD = """
+import resource, sys, time
+sys.argv = {argv!r}
+t0 = time.perf_counter()
+code = 0
+if sys.argv[1] == "resume-check":
+    from quantscope.store import open_store
+    from quantscope.sweep.execute import plan
+    with open_store(sys.argv[2], readonly=True) as st:
+        rows = st.latest_per_key()
+        env = rows[0][1].env
+        steps = plan(st, [r.spec for _, r in rows if r.env.machine_id == env.machine_id], env)
+    print(f"{{len(steps)}} configurations checked", file=sys.stderr)
+else:
+    from quantscope.cli import main
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code or 0
+wall = time.perf_counter() - t0
+use = resource.getrusage(resource.RUSAGE_SELF)
+print(f"BENCH {{wall:.3f}} {{use.ru_maxrss}} {{code}} {{use.ru_utime + use.ru_stime:.3f}}", file=sys.stderr)
+"""
+
+
+def timed(argv: list[str]) -> tuple[float, float, float, int, str]:
+    """(wall s, CPU s, peak RSS MB, exit code, last stderr line) of one command in a fresh process; wall and
+    CPU cover the whole process, Python's start and imports included."""
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", CHILD.format(argv=argv)], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    line = next((x for x in reversed(done.stderr.splitlines()) if x.startswith("BENCH ")), None)
+    if line is None:
+        return wall, float("nan"), float("nan"), done.returncode, (done.stderr.strip().splitlines() or [""])[-1]
+    _, _inner, rss_kib, code, _cpu = line.split()
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)  # every child so far: the difference is this one's
+    cpu = child.ru_utime + child.ru_stime - timed.cpu_before
+    timed.cpu_before = child.ru_utime + child.ru_stime
+    other = [x for x in done.stderr.splitlines() if not x.startswith("BENCH ")]
+    return wall, cpu, int(rss_kib) / 1024, int(code), (other[-1] if other else "")
+
+
+timed.cpu_before = 0.0  # type: ignore[attr-defined]
+
+
+def _later(run_row: tuple, k: int, copies: int) -> tuple:
+    """Run row `k` of the built store: its source row as a later run, `k // copies` minutes on."""
+    copy = k // copies
+    started = f"{run_row[6][:10]}T{(copy // 60) % 24:02d}:{copy % 60:02d}:{k % 60:02d}+00:00"
+    return (*run_row[:6], started, *run_row[7:])
+
+
+def build(location: str | Path, src_path: Path, runs: int) -> None:
+    """`runs` runs in the store at `location`: the source's rows as stored (samples, statistics), in turn."""
+    from quantscope.store import Store, open_store
+
+    with open_store(src_path, readonly=True) as src:
+        originals = [src.raw_run(i) for i in src.ids()]
+    with open_store(location) as dst:
+        # building only, not measured: each add is still its own transaction, without waiting for the disk
+        if isinstance(dst, Store):
+            dst._conn.execute("PRAGMA synchronous = OFF")
+        else:
+            dst._conn.execute("SET synchronous_commit = off")
+        for k in range(runs):
+            run_row, ms, ss = originals[k % len(originals)]
+            dst.add_rows(_later(run_row, k, len(originals)), ms, ss, label=run_row[8])
+
+
+@contextlib.contextmanager
+def pg_cluster():
+    """A throwaway PostgreSQL cluster (unix socket in a temp dir), as tests/store/conftest.py starts it."""
+    initdb = shutil.which("initdb") or max(glob.glob("/usr/lib/postgresql/*/bin/initdb"), default=None)
+    if initdb is None:
+        raise SystemExit("no PostgreSQL binaries: apt-get install postgresql, or pass --pg postgresql://…")
+    bin_dir = Path(initdb).parent
+    owner = "postgres" if os.geteuid() == 0 else None
+    if owner:
+        pwd.getpwnam(owner)
+    root = Path(tempfile.mkdtemp(prefix="quantscope-pg-bench-"))
+    if owner:
+        shutil.chown(root, owner)
+
+    def as_owner(cmd: list[str]) -> list[str]:
+        return ["runuser", "-u", owner, "--", *cmd] if owner else cmd
+
+    data = root / "data"
+    subprocess.run(as_owner([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "quantscope",
+                             "-E", "UTF8"]), check=True, capture_output=True)
+    subprocess.run(as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o",
+                             f"-k {root} -c listen_addresses=''", "-w", "start"]), check=True, capture_output=True)
+    try:
+        yield f"postgresql:///postgres?host={quote(str(root), safe='')}&user=quantscope"
+    finally:
+        subprocess.run(as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def measure(location: str, out_dir: Path) -> list[tuple[str, float, float, float, int, str]]:
+    from quantscope.store import open_store
+
+    with open_store(location, readonly=True) as st:
+        newest = [i for i, r in st.latest_per_key() if r.status == "ok"][:2]
+    commands = {
+        "results": ["quantscope", "results", "--store", location],
+        "report": ["quantscope", "report", "--store", location, "--out", str(out_dir / "report.html")],
+        "compare": ["quantscope", "compare", str(newest[-1]), str(newest[0]), "--store", location, "--force"],
+        "recommend": ["quantscope", "recommend", "--store", location],
+        "resume check": ["resume-check", "resume-check", location],
+    }
+    return [(name, *timed(argv)) for name, argv in commands.items()]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=10_000)
+    ap.add_argument("--from", dest="src", type=Path, default=FIXTURE, help="store whose rows are copied")
+    ap.add_argument("--pg", default=None, help="'auto' (a throwaway local cluster) or a postgresql:// URL")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the SQLite store built here")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="quantscope-store-scale-"))
+    results: dict[str, list] = {}
+    try:
+        path = args.keep or work / "scale.sqlite"
+        t0 = time.perf_counter()
+        build(path, args.src, args.runs)
+        size = path.stat().st_size
+        print(f"SQLite store: {args.runs} runs from {args.src.name}, {size / 1e6:.1f} MB, built in "
+              f"{time.perf_counter() - t0:.1f} s", flush=True)
+        results["baseline"] = measure(str(args.src), work)
+        results["SQLite"] = measure(str(path), work)
+        if args.pg:
+            with contextlib.ExitStack() as stack:
+                url = stack.enter_context(pg_cluster()) if args.pg == "auto" else args.pg
+                t0 = time.perf_counter()
+                build(url, args.src, args.runs)
+                print(f"PostgreSQL store: {args.runs} runs, built in {time.perf_counter() - t0:.1f} s", flush=True)
+                results["PostgreSQL"] = measure(url, work)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    failed = False
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs while measuring")
+    print(f"{'store':<18} {'command':<13} {'wall s':>7} {'CPU s':>6} {'target':>7} {'peak RSS MB':>12}  exit  note")
+    for store, rows in results.items():
+        for name, wall, cpu, rss, code, last in rows:
+            ok = wall < TARGETS_S[name] and rss < TARGET_RSS_MB and code in (0, 1)
+            failed |= not ok and store != "baseline"
+            print(f"{store:<18} {name:<13} {wall:7.2f} {cpu:6.2f} {'< ' + format(TARGETS_S[name], 'g'):>7} "
+                  f"{rss:12.0f}  {code:>4}  {'' if ok else 'MISSED '}{last[:60]}")
+    print(f"(wall and CPU: the command's whole process, Python's start and imports included; RSS target < "
+          f"{TARGET_RSS_MB} MB; 'baseline' is the same commands on the source store, --from)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
