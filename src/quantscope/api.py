@@ -101,11 +101,13 @@ def measure(spec: Any, store: str | os.PathLike[str] | None = None, timeout: flo
     >>> spec = RunSpec(model=ModelSpec("synthetic", "tiny-llama"), backend="torchao", quant=policy)
     >>> run_id, result = quantscope.measure(spec, store="runs.db")  # doctest: +SKIP
     """
+    from quantscope.env import fingerprint
     from quantscope.models import resolve
     from quantscope.models.context import check_fits
     from quantscope.runner import run_spec
     from quantscope.runner.reference import find_reference
     from quantscope.store import open_store
+    from quantscope.store.claims import Claims
     from quantscope.sweep.matrix import check_entry
 
     check_entry(spec.backend, spec.quant, spec.options)  # a typo in an option or parameter: one line, now
@@ -117,5 +119,9 @@ def measure(spec: Any, store: str | os.PathLike[str] | None = None, timeout: flo
             ref_file = find_reference(st, spec, timeout, say=say or (lambda _line: None))
         # on_progress(report): the worker's phases while it runs (quantscope.progress)
         more = {"on_progress": on_progress} if on_progress is not None else {}
-        result = run_spec(spec, timeout, reference_file=ref_file, **more)
+        tell = say or (lambda _line: None)
+        # the machine's measuring slot (store/claims.py): never measured while a sweep on this store measures
+        with Claims(st.path, fingerprint().machine_id) as claims, claims.slot(
+                on_wait=lambda holder: tell(f"waiting: another sweep ({holder}) is measuring on this machine")):
+            result = run_spec(spec, timeout, reference_file=ref_file, **more)
         return st.add(result), result

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from quantscope.analysis.summary import summarize
-from quantscope.present.columns import RESULTS, STATUS, STATUS_REASON, natural_width, rich_table
+from quantscope.present.columns import MODEL, RESULTS, STATUS, STATUS_REASON, natural_width, rich_table
 from quantscope.result import Result
 
 
@@ -21,9 +21,12 @@ def results_table(rows: list[tuple[int, Result]], console: Console | None = None
         console = Console(width=max(console.width, natural_width(RESULTS, summaries)), file=console.file)
         console.print(rich_table(RESULTS, summaries, "quantscope results (newest first)"))
         return
-    # compact: the status alone in the table, each reason on its own line below (words wrap there)
-    columns = tuple(STATUS if c is STATUS_REASON else c for c in RESULTS)
-    console.print(rich_table(columns, summaries, "quantscope results (newest first)", console.width))
+    # compact: the status alone in the table, each reason on its own line below (words wrap there); one
+    # model for every row is said once, in the title
+    models = {s.result.spec.model.label for s in summaries}
+    columns = tuple(STATUS if c is STATUS_REASON else c for c in RESULTS if not (c is MODEL and len(models) == 1))
+    title = "quantscope results (newest first)" + (f": {next(iter(models))}" if len(models) == 1 else "")
+    console.print(rich_table(columns, summaries, title, console.width))
     for s in summaries:
         if not s.ok:
             console.print(f"  run {s.run_id} {s.status}: {s.result.reason or ''}", highlight=False, markup=False)

@@ -132,3 +132,35 @@ def test_two_sweep_commands_started_together_on_one_store_measure_each_configura
     spans = sorted((dt.datetime.fromisoformat(r.started_at).timestamp(), r.duration_s) for r in rows)
     (s1, d1), (s2, _) = spans
     assert s2 >= s1 + d1 - 1.0, spans
+
+
+@pytest.mark.unit
+def test_a_single_run_waits_while_a_sweep_holds_the_machine(tmp_path, monkeypatch):
+    from quantscope.api import measure
+
+    env = fingerprint()
+    runner = SlowRunner(env, seconds=0.0)
+    started = []
+    monkeypatch.setattr("quantscope.runner.run_spec", lambda *a, **k: (started.append(time.monotonic()),
+                                                                       runner(*a, **k))[1])
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    holding, released = threading.Event(), []
+
+    def sweep_measuring():  # a sweep in another thread holds the slot for a second (sqlite: one thread each)
+        with Claims(path, env.machine_id) as sweep:
+            assert sweep.claim(SLOT) is None
+            holding.set()
+            time.sleep(1.0)
+            released.append(time.monotonic())
+            sweep.release(SLOT)
+
+    t = threading.Thread(target=sweep_measuring)
+    t.start()
+    assert holding.wait(30)
+    said = []
+    run_id, result = measure(no_quality(make_spec(model_ref="tiny-llama", model_source="synthetic")), path,
+                             say=said.append)
+    t.join()
+    assert result.status == "ok" and started[0] >= released[0]
+    assert any(line.startswith("waiting: another sweep (pid ") for line in said), said

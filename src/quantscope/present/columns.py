@@ -375,16 +375,23 @@ def rich_table(columns: Sequence[Column], summaries: Sequence[Summary], title: s
 
     columns, dropped = fit(columns, summaries, width)
     rows = [[c.cell(s) for c in columns] for s in summaries]
+    widths = [_need(c, [r[i] for r in rows]) for i, c in enumerate(columns)]
+    if width is not None:  # the room left goes to words, so a label folds only when it must
+        spare = width - table_width(widths)
+        for i in range(len(columns)):
+            longest = max((len(r[i]) for r in rows), default=0)
+            grow = min(max(longest - widths[i], 0), max(spare, 0))
+            widths[i] += grow
+            spare -= grow
     caption = None
     if dropped:
         caption = f"not shown at {width} columns: {', '.join(c.name for c in dropped)} (--wide or --format for all)"
     table = Table(title=escape(title) if title else None, title_justify="left",
                   caption=escape(caption) if caption else None, caption_justify="left")
     for i, c in enumerate(columns):
-        texts = [r[i] for r in rows]
         whole = not c.text or c.whole
         table.add_column(escape("\n".join(_header_lines(c))), justify="left" if c.text else "right",
-                         no_wrap=whole, min_width=_need(c, texts), overflow="fold")
+                         no_wrap=whole, min_width=widths[i], overflow="fold")
     for r in rows:
         table.add_row(*(escape(v) for v in r))
     return table
