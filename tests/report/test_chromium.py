@@ -57,7 +57,7 @@ def test_report_renders_in_headless_chromium_without_console_errors(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     assert console_lines(p) == []
     assert "Ship llamacpp/q8_0/fp32" in p.stdout  # the DOM was built from the file
-    assert p.stdout.count('<img src="data:image/svg+xml;base64,') == 6
+    assert p.stdout.count('<img src="data:image/svg+xml;base64,') == 11
     shot = tmp_path / "shot.png"
     p = headless(report.as_uri(), tmp_path, f"--screenshot={shot}", "--window-size=1200,1600")
     assert p.returncode == 0 and console_lines(p) == []

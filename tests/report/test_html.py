@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 EVIL = "<script>alert(1)</script>"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")  # one page, read by several tests: drawing it is the slow part
 def html():
     rows = [(i + 1, r) for i, r in enumerate(sweep_fixture())]
     return render_report(rows, notes=["Quality budget: 4096 scored tokens per configuration (quick sweep)"])
@@ -45,7 +45,7 @@ def test_self_contained_no_network_no_script(html):
 
 def test_images_are_valid_svg_data_uris(html):
     uris = re.findall(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(uris) == 6
+    assert len(uris) == 11  # report.html.PAGE's views that apply without projected rows or telemetry
     for b64 in uris:
         root = ET.fromstring(base64.b64decode(b64))
         assert root.tag.endswith("svg")
@@ -86,3 +86,24 @@ def test_report_baseline_option(tmp_path):
     res = CliRunner().invoke(app, ["report", "--out", str(out), "--baseline", str(ids[1]), "--store", str(store)])
     assert res.exit_code == 0, res.output
     assert f"Speed-up against torch/bf16 (run {ids[1]})" in out.read_text()
+
+
+def test_report_with_projected_rows_for_two_gpus_shows_every_view():
+    from quantscope.report.html import PAGE
+    from quantscope.report.projected import project_rows
+
+    rows = [(i + 1, r) for i, r in enumerate(sweep_fixture())]
+    projected, notes = project_rows(rows, ["t4", "h200"], machine_id="test-machine",
+                                    models=("synthetic:llama-1b",))
+    html = render_report(rows, projected=projected, notes=notes)
+    uris = re.findall(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(uris) == len(PAGE) - 1  # every view but the GPU telemetry (no NVML series in the fixture)
+    for heading in ("At a glance", "Decision matrix", "Memory reduction against the baseline",
+                    "Each configuration on every axis", "Hardware efficiency at a glance",
+                    "Model size against each quantization&#39;s speed-up", "Memory against model size"):
+        assert f">{heading}</h2>" in html, heading
+    # the decision matrix: here measured, each GPU projected, the projected cells marked
+    assert "<th class=\"l\">here (measured)</th><th class=\"l\">h200 (projected)</th><th class=\"l\">t4 (projected)</th>" \
+        in html
+    assert html.count('<td class="l projected">') == 10
+    assert "tok/s projected [" in html and "(measured here)" in html

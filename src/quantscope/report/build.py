@@ -36,15 +36,31 @@ def join_sections(pages: list[str]) -> str:
     return first[:first.index("<body>") + len("<body>")] + "\n" + sections + first[first.rindex("</body>"):]
 
 
+def projections(rows, hardware: list[str] | None) -> tuple[list, list[str]]:
+    """Each ok row projected on each hardware id and on the scaling ladder (report/projected.py), with the
+    notes on rows that could not be; nothing without hardware ids."""
+    if not hardware:
+        return [], []
+    from quantscope.env import fingerprint
+    from quantscope.report.projected import SCALING_MODELS, project_rows
+
+    return project_rows(rows, hardware, machine_id=fingerprint().machine_id, models=SCALING_MODELS)
+
+
 def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraints, notes: list[str],
-                 st=None, sections: list[tuple[str, list, list[str]]] | None = None) -> Path:
-    """Write the report of `rows`; with `sections` [(title, rows, notes)], one section per group instead."""
+                 st=None, sections: list[tuple[str, list, list[str]]] | None = None,
+                 hardware: list[str] | None = None) -> Path:
+    """Write the report of `rows`; with `sections` [(title, rows, notes)], one section per group instead.
+    `hardware` (catalog ids): each row also projected there, drawn hatched/hollow and labelled projected."""
     from quantscope.analysis.compare import contention_notes
     from quantscope.report.html import render_report, write_report
 
     if sections:
-        pages = [render_report(r, goal=goal, constraints=constraints, notes=n + budget_notes(r)
-                               + contention_notes(r), title=t) for t, r, n in sections]
+        pages = []
+        for t, r, n in sections:
+            projected, why = projections(r, hardware)
+            pages.append(render_report(r, goal=goal, constraints=constraints, notes=n + why + budget_notes(r)
+                                       + contention_notes(r), title=t, projected=projected))
         return write_report(out, join_sections(pages))
 
     baseline_id = None
@@ -55,6 +71,7 @@ def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraint
         if baseline_id not in {i for i, _ in rows}:
             raise UserError(f"baseline {baseline} is not among the report's rows (another model, workload "
                             "or machine): pick one from `quantscope results`")
+    projected, why = projections(rows, hardware)
     html = render_report(rows, baseline_id=baseline_id, goal=goal, constraints=constraints,
-                         notes=notes + budget_notes(rows) + contention_notes(rows))
+                         notes=notes + why + budget_notes(rows) + contention_notes(rows), projected=projected)
     return write_report(out, html)

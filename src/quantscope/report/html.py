@@ -65,30 +65,47 @@ def provenance_row(s: Summary) -> dict[str, Any]:
     }
 
 
-def _plots(summaries: list[Summary], baseline: Summary | None) -> list[dict[str, str]]:
-    from quantscope.report import plots, telemetry
+# The page's views in reading order (report/views.py registers each); the dashboard opens the page and the
+# decision tree sits with the decision matrix, so both are placed apart from the rest.
+PAGE = ("dashboard", "decision-tree", "throughput", "speedup", "memory", "memory-reduction", "quality",
+        "speed-vs-quality", "radar", "token-latency", "efficiency-heatmap", "gpu-telemetry", "size-vs-speedup",
+        "memory-scalability")
 
-    out = [("Throughput per configuration", "Mean of the timed repetitions; error bars: 95 % CI of the mean.",
-            plots.throughput(summaries))]
-    if baseline is not None:
-        out.append((f"Speed-up against {baseline.label} (run {baseline.run_id})",
-                    "Ratio of means; error bars: 95 % CI of the ratio (delta method on the log means).",
-                    plots.speedup(summaries, baseline)))
-    out.append(("Memory", "Weights as loaded (packed data, scales), the model file, and the run's peak RSS "
-                          "(worker process, load and timed work).", plots.memory(summaries)))
-    if any(s.ppl or s.kld for s in summaries):  # no quality pass: no empty panels either
-        out.append(("Quality", "Perplexity and KLD against the FP32 reference on the same tokens, each ± its "
-                               "standard error (llama-perplexity's formulas).", plots.quality(summaries)))
-    if any(s.kld and s.decode for s in summaries):
-        out.append(("Speed against quality", "Red: the Pareto front (nothing else is both faster and closer "
-                                             "to the reference); error bars: 95 % CI of decode, SE of KLD.",
-                    plots.speed_vs_quality(summaries)))
-    out.append(("Per-token latency", "Every decode step of every timed repetition.",
-                plots.token_latency(summaries)))
-    if telemetry.has_telemetry(summaries):  # CUDA rows only: NVML sampled through the timed work
-        out.append(("GPU telemetry", "NVML samples through the timed work: busy time (a kernel ran), board "
-                                     "power, die temperature, SM clock.", telemetry.gpu_telemetry(summaries)))
-    return [{"title": t, "caption": c, "src": figure_data_uri(f)} for t, c, f in out]
+
+def _plots(summaries: list[Summary], baseline: Summary | None, projected=()) -> list[dict[str, str]]:
+    """Every view of PAGE that applies to these rows, drawn (name, title, caption, data URI)."""
+    from quantscope.report.views import get_view
+
+    ok = [s for s in summaries if s.ok]
+    out = []
+    for name in PAGE:
+        v = get_view(name)
+        if not v.applies(ok, list(projected)):
+            continue
+        if name == "speedup":
+            if baseline is None:
+                continue
+            title = f"Speed-up against {baseline.label} (run {baseline.run_id})"
+            fig = v.draw(ok, projected, baseline=baseline)
+        else:
+            title, fig = v.title, v.draw(ok, projected)
+        out.append({"name": name, "title": title, "caption": v.caption, "src": figure_data_uri(fig)})
+        fig.clear()  # free its memory now: a page of many rows draws many figures
+    return out
+
+
+def _matrix_view(summaries: list[Summary], projected) -> dict[str, Any]:
+    """The decision matrix as the template's table: scenario rows, one column per hardware."""
+    from quantscope.report.decision import cell_text, matrix
+
+    cells = matrix([s for s in summaries if s.ok], projected)
+    hws = list(dict.fromkeys(c.hardware for c in cells))
+    rows = []
+    for title in dict.fromkeys(c.scenario.title for c in cells):
+        mine = {c.hardware: c for c in cells if c.scenario.title == title}
+        rows.append({"scenario": title, "cells": [{"pick": cell_text(mine[h]) if mine[h].winner else "-",
+                                                   "why": mine[h].why, "projected": h != "here"} for h in hws]})
+    return {"hardware": ["here (measured)" if h == "here" else f"{h} (projected)" for h in hws], "rows": rows}
 
 
 def _template():
@@ -116,8 +133,9 @@ def _recommendation_view(rec: Recommendation) -> dict[str, Any]:
 
 def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = None, goal: str = "balanced",
                   constraints: Constraints | None = None, notes: list[str] | None = None,
-                  title: str | None = None) -> str:
-    """The report of one comparable group of rows (see analysis.selection.group) as an HTML string."""
+                  title: str | None = None, projected=()) -> str:
+    """The report of one comparable group of rows (see analysis.selection.group) as an HTML string;
+    `projected` (report.projected.ProjectedRow) adds the projected bars, points and decision columns."""
     rows = sorted(rows, key=lambda x: x[0])  # run order: a sweep's reference first
     summaries = [summarize(i, r) for i, r in rows]
     ok = [s for s in summaries if s.ok]
@@ -131,6 +149,7 @@ def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = N
     workload = asdict(first.spec.workload) if first else {}
     quality = asdict(first.spec.quality) if first else {}
     model = first.spec.model.label if first else "-"
+    drawn = _plots(summaries, baseline, projected) if ok else []
     return _template().render(
         title=title or f"quantscope report: {model}",
         model=model,
@@ -141,7 +160,11 @@ def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = N
         not_ok=[result_row(s) for s in summaries if not s.ok],
         efficiency=[efficiency_row(s, efficiency_cols) for s in ok],
         provenance=[provenance_row(s) for s in ok],
-        plots=_plots(summaries, baseline) if ok else [],
+        plots=[p for p in drawn if p["name"] not in ("dashboard", "decision-tree")],
+        dashboard=next((p for p in drawn if p["name"] == "dashboard"), None),
+        tree=next((p for p in drawn if p["name"] == "decision-tree"), None),
+        matrix=_matrix_view(summaries, projected) if ok else None,
+        projected_hw=sorted({p.hardware for p in projected}),
         baseline=baseline.label if baseline else None,
         rec=_recommendation_view(rec),
         env={k: (", ".join(f"{n} {v}" for n, v in val.items()) if isinstance(val, dict) else

@@ -16,6 +16,7 @@ from typing import Any
 from quantscope.analysis.summary import Summary, summarize
 from quantscope.present import columns as col
 from quantscope.present.units import MiB
+from quantscope.report.views import safe  # user text in a label: "$" escaped, or mathtext would eat it
 
 COLORS = ("#3b6ea5", "#e07b39", "#5a9e4b", "#b04a5a", "#7d5ba6")
 
@@ -49,7 +50,7 @@ def _ci(stats) -> float:
 def _barh(ax, labels: list[str], values: list[float], errors: list[float] | None, color: str, title: str) -> None:
     ys = range(len(labels))
     ax.barh(ys, values, xerr=errors, color=color, capsize=3, ecolor="#333")
-    ax.set_yticks(list(ys), labels)
+    ax.set_yticks(list(ys), [safe(x) for x in labels])
     if not ax.yaxis_inverted():  # shared y axes: inverting each panel would flip them back
         ax.invert_yaxis()
     ax.set_title(title, fontsize=10)
@@ -87,7 +88,7 @@ def speedup(rows: list[Any], baseline: Summary):
             values.append(r if r == r else 0.0)
             errs[0].append(r - lo if lo == lo else 0.0)
             errs[1].append(hi - r if hi == hi else 0.0)
-        _barh(ax, labels, values, errs, color, f"{name.split('_')[0]} speed-up vs {baseline.label} [x]")
+        _barh(ax, labels, values, errs, color, f"{name.split('_')[0]} speed-up vs {safe(baseline.label)} [x]")
         ax.axvline(1.0, color="#333", lw=1)
     return fig
 
@@ -104,9 +105,9 @@ def memory(rows: list[Any]):
                                       ("peak RSS", "peak_rss_bytes"))):
         vals = [(getattr(x, attr) or 0) / MiB for x in s]
         ax.barh([y + (k - 1) * h for y in ys], vals, height=h, color=COLORS[k], label=name)
-    ax.set_yticks(ys, [x.label for x in s])
+    ax.set_yticks(ys, [safe(x.label) for x in s])
     ax.invert_yaxis()
-    ax.set_xlabel(col.PEAK_RSS.unit)
+    ax.set_xlabel(f"memory [{col.PEAK_RSS.unit}]")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return fig
@@ -162,7 +163,7 @@ def speed_vs_quality(rows: list[Any]):
         on = i in front
         ax.errorbar(kx, ky, xerr=x.kld[1] if x.kld[1] == x.kld[1] else 0, yerr=_ci(x.decode), fmt="o",
                     color=COLORS[3] if on else COLORS[0], ms=7 if on else 5, capsize=2)
-        ax.annotate(x.label, (kx, ky), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        ax.annotate(safe(x.label), (kx, ky), textcoords="offset points", xytext=(5, 4), fontsize=7)
     line = sorted(pts[i] for i in front)
     ax.step([p[0] for p in line], [p[1] for p in line], where="post", color=COLORS[3], lw=1, alpha=0.7,
             label="Pareto front")
@@ -182,7 +183,7 @@ def token_latency(rows: list[Any]):
     fig, (ax,) = _figure(len(s), 1)
     data = [[v * 1e3 for v in x.result.get("token_latency_s").samples] for x in s]
     ax.boxplot(data, orientation="horizontal", whis=(1, 99), showfliers=True, flierprops={"markersize": 2})
-    ax.set_yticks(range(1, len(s) + 1), [x.label for x in s])
+    ax.set_yticks(range(1, len(s) + 1), [safe(x.label) for x in s])
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("per-token decode latency [ms] (box: quartiles, whiskers: p1-p99)")

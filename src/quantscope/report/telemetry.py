@@ -40,6 +40,8 @@ def gpu_telemetry(rows: list[Any]):
     """
     from matplotlib.figure import Figure  # lazy: matplotlib costs ~0.5 s to import
 
+    from quantscope.report.views import safe
+
     summaries = _summaries(rows)
     fig = Figure(figsize=(10, 6), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True).flatten()
@@ -48,7 +50,7 @@ def gpu_telemetry(rows: list[Any]):
         for s in summaries:
             series = _series(s, name)
             if series:
-                ax.plot(*series, label=f"{s.label} (run {s.run_id})", linewidth=1.2)
+                ax.plot(*series, label=f"{safe(s.label)} (run {s.run_id})", linewidth=1.2)
                 drawn += 1
         if not drawn:
             ax.text(0.5, 0.5, "not reported by NVML", ha="center", va="center", transform=ax.transAxes)
