@@ -19,7 +19,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from quantscope.metrics.stats import describe
 from quantscope.present.labels import spec_label
 from quantscope.result import Result
 
@@ -48,47 +47,52 @@ def _spec_columns(run_id: int, r: Result) -> dict[str, Any]:
 
 def _quality_columns(r: Result) -> dict[str, Any]:
     from quantscope.analysis.summary import is_reference
-    from quantscope.quality.kld import kld_summary, same_top_summary
-    from quantscope.quality.perplexity import ppl_with_se
+    from quantscope.store.stats import mean_se
 
     out: dict[str, Any] = {"ppl": math.nan, "ppl_se": math.nan, "kld_nat_se": math.nan,
                            "same_top1_fraction_se": math.nan, "is_reference": is_reference(r)}
     nll, kld, top = r.get("nll"), r.get("kld"), r.get("same_top1")
+    # ppl_with_se, kld_summary and same_top_summary's figures, from the store's stats table (no sample read)
     if nll is not None and nll.samples:
-        out["ppl"], out["ppl_se"] = ppl_with_se(nll.samples)
+        mean, se = mean_se(nll.samples)
+        out["ppl"], out["ppl_se"] = math.exp(mean), math.exp(mean) * se
     if kld is not None and kld.samples:
-        out["kld_nat_se"] = kld_summary(kld.samples)["se"]
+        out["kld_nat_se"] = mean_se(kld.samples, sort=True)[1]
     if top is not None and top.samples:
-        out["same_top1_fraction_se"] = same_top_summary(top.samples)[1]
+        n, p = len(top.samples), mean_se(top.samples)[0]
+        out["same_top1_fraction_se"] = math.sqrt(p * (1 - p) / (n - 1)) if n > 1 else math.nan
     return out
 
 
-def result_record(run_id: int, r: Result) -> dict[str, Any]:
-    """One DataFrame row as a dict (also usable without pandas)."""
+def result_record(run_id: int, r: Result, samples: bool = True) -> dict[str, Any]:
+    """One DataFrame row as a dict (also usable without pandas); `samples=False` leaves out the
+    `<name>_samples` columns, so a stored row's samples are never read."""
     rec = _spec_columns(run_id, r)
     for m in r.measurements:
         name = UNIT_NAMES.get(m.name, m.name)
-        s = describe(m.samples)
-        rec.update({f"{name}_mean": s.mean, f"{name}_sd": s.sd, f"{name}_ci95": s.ci95, f"{name}_n": s.n,
-                    f"{name}_samples": list(m.samples)})
+        s = m.stats  # a stored row's: from the store's stats table
+        rec.update({f"{name}_mean": s.mean, f"{name}_sd": s.sd, f"{name}_ci95": s.ci95, f"{name}_n": s.n})
+        if samples:
+            rec[f"{name}_samples"] = list(m.samples)
     rec.update(_quality_columns(r))
     return rec
 
 
-def load_results(store: str | os.PathLike[str] | None = None):
+def load_results(store: str | os.PathLike[str] | None = None, *, samples: bool = True, **filters: Any):
     """Every stored run as a pandas DataFrame, oldest first (run ids ascending).
 
-    `store`: a result store path (default: $QUANTSCOPE_STORE or the XDG data dir, as the CLI).
-    Opened read-only: loading never creates or changes a store.
+    `store`: a result store path or postgresql:// URL (default: $QUANTSCOPE_STORE or the XDG data dir,
+    as the CLI). Opened read-only: loading never creates or changes a store. `samples=False` leaves out
+    the raw samples (a store of 10,000 runs then loads in seconds, in little memory); `filters` are the
+    store's: status, model, machine_id, backend, since (e.g. since="2026-11-01").
     """
     import pandas as pd  # lazy: pandas is an optional dependency (quantscope[report])
 
-    from quantscope.store import Store
+    from quantscope.store import open_store
 
-    with Store(Path(store) if store is not None else None, readonly=True) as st:
-        rows = st.results()
-    records = [result_record(i, r) for i, r in sorted(rows, key=lambda x: x[0])]
-    return pd.DataFrame.from_records(records)
+    with open_store(store, readonly=True) as st:  # open while the records read what they need
+        records = [result_record(i, r, samples) for i, r in st.iter_results(**filters)]
+    return pd.DataFrame.from_records(records[::-1])
 
 
 def measure(spec: Any, store: str | os.PathLike[str] | None = None, timeout: float = 900.0,
