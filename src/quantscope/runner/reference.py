@@ -23,8 +23,7 @@ def find_reference(st, spec: RunSpec, timeout: float, say: Callable[[str], None]
 
     machine = fingerprint().machine_id
     if spec.quality.reference:
-        rows = [(i, r) for i, r in st.results(status="ok")
-                if r.spec.key_hash().startswith(spec.quality.reference)]
+        rows = st.results(status="ok", key_prefix=spec.quality.reference)  # filtered by the store
         if not rows:
             raise UserError(f"no ok stored run has a key starting with {spec.quality.reference!r}: "
                             "see `quantscope results` for keys")
