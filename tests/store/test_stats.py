@@ -134,3 +134,37 @@ def test_results_filters_and_pages(tmp_path, monkeypatch):
         assert st.count(backend="torch") == 5 and st.count(backend="ort") == 0
         key = indexed_result(0, model_ref="b").spec.key_hash()
         assert [i for i, _ in st.results(key_prefix=key[:6])] == [ids[0]]
+
+
+def test_a_postgresql_url_survives_a_path_option(monkeypatch):
+    from quantscope.store import store_location
+
+    url = "postgresql:///q?host=%2Ftmp%2Fpg&user=me"
+    monkeypatch.setattr("sys.argv", ["quantscope", "report", "--store", url])
+    assert store_location(Path(url)) == url  # typer's Path collapsed its '//': taken back as typed
+    monkeypatch.setattr("sys.argv", ["quantscope"])
+    assert store_location(Path("postgresql://db.example/q")) == "postgresql://db.example/q"
+    monkeypatch.setenv("QUANTSCOPE_STORE", url)
+    assert store_location(None) == url
+    assert store_location("x.sqlite") == Path("x.sqlite")
+
+
+def test_results_command_pages_and_filters(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "r.sqlite"
+    with Store(path) as st:
+        for i in range(60):
+            st.add(indexed_result(i, model_ref="a" if i < 55 else "b"))
+    cli = [sys.executable, "-m", "quantscope.cli", "results", "--store", str(path)]
+    env = {**__import__("os").environ, "COLUMNS": "200"}
+    first = subprocess.run(cli, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.rstrip().splitlines()[-1] == "rows 1-50 of 60; next: --page 2"
+    second = subprocess.run([*cli, "--page", "2"], capture_output=True, text=True, env=env)
+    assert second.stdout.rstrip().splitlines()[-1] == "rows 51-60 of 60"
+    only_b = subprocess.run([*cli, "--model", "b", "--format", "json"], capture_output=True, text=True)
+    assert [r["id"] for r in json.loads(only_b.stdout)] == [60, 59, 58, 57, 56]
+    bad = subprocess.run([*cli, "--since", "yesterday"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--since takes an ISO date" in bad.stderr
