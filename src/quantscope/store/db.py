@@ -7,6 +7,9 @@ Reliability promises (each has a test in tests/store/):
 - A store written by a newer quantscope is refused before anything opens it for writing, so the file
   stays byte-for-byte as it was.
 - Only parameterised SQL; the few column names in WHERE clauses come from a fixed table, never input.
+- Each measurement's statistics are written with it (store/stats.py, measurement_stats) and equal those
+  its samples give; reads (store/base.py, shared with PostgreSQL in store/pg.py) read samples only when
+  used. Tests: tests/store/test_stats.py.
 
 >>> with Store(tmp / "results.sqlite") as store:  # doctest: +SKIP
 ...     run_id = store.add(result)
