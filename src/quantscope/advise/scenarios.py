@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quantscope.advise.recommend import DEFAULT_BALANCED_MAX_KLD
-from quantscope.present.units import fmt_bytes
+from quantscope.present.units import fmt_bytes, fmt_num
 
 EDGE_MAX_KLD = 0.1  # nat; an edge device trades more quality for memory, but not everything
 QUALITY_MAX_KLD = 0.005  # nat; near-lossless (about the KLD of BF16 against FP32 in our fixtures and runs)
@@ -115,8 +115,8 @@ class Cell:
 
 def _fmt_decode(c: Candidate) -> str:
     if c.projected:
-        return f"{c.decode:.3g} tok/s projected [{c.decode_lo:.3g}-{c.decode_hi:.3g}]"
-    return f"{c.decode:.4g} tok/s [95% CI {c.decode_lo:.4g}-{c.decode_hi:.4g}]"
+        return f"{fmt_num(c.decode)} tok/s projected [{fmt_num(c.decode_lo)} to {fmt_num(c.decode_hi)}]"
+    return f"{fmt_num(c.decode, 4)} tok/s [95% CI {fmt_num(c.decode_lo, 4)} to {fmt_num(c.decode_hi, 4)}]"
 
 
 def _evidence(c: Candidate, extra: str = "") -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from quantscope.advise.recommend import Constraints, Recommendation, evidence, recommend
+from quantscope.advise.runtimes import HEADER as RUNTIME_HEADER
+from quantscope.advise.runtimes import runtime_rows
 from quantscope.analysis.summary import Summary, default_baseline, summarize
 from quantscope.present import columns
 from quantscope.present.units import fmt_gib
@@ -108,6 +110,15 @@ def _matrix_view(summaries: list[Summary], projected) -> dict[str, Any]:
     return {"hardware": ["here (measured)" if h == "here" else f"{h} (projected)" for h in hws], "rows": rows}
 
 
+def _claims(summaries: list[Summary]) -> list[dict[str, str]]:
+    """The study's testable claims (advise/claims.py) judged on these rows."""
+    from quantscope.advise.claims import judge_claims
+    from quantscope.report.projected import measured_params
+
+    sizes = {s.result.spec.model.label: measured_params(s.result) for s in summaries}
+    return [{"claim": v.claim, "verdict": v.verdict, "why": v.why} for v in judge_claims(summaries, sizes)]
+
+
 def _template():
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -165,6 +176,8 @@ def render_report(rows: list[tuple[int, Result]], *, baseline_id: int | None = N
         tree=next((p for p in drawn if p["name"] == "decision-tree"), None),
         matrix=_matrix_view(summaries, projected) if ok else None,
         projected_hw=sorted({p.hardware for p in projected}),
+        runtimes_header=RUNTIME_HEADER, runtimes=runtime_rows(summaries),
+        claims=_claims(summaries),
         baseline=baseline.label if baseline else None,
         rec=_recommendation_view(rec),
         env={k: (", ".join(f"{n} {v}" for n, v in val.items()) if isinstance(val, dict) else

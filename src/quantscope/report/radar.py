@@ -19,11 +19,11 @@ def _axes(s) -> list[tuple[str, str, list[float | None]]]:
            ("prefill", "tok/s", [x.prefill.mean if x.prefill else None for x in s])]
     rss = [x.peak_rss_bytes for x in s]
     top = max((v for v in rss if v), default=None)
-    out.append(("memory saving", "x vs largest", [top / v if v and top else None for v in rss]))
+    out.append(("memory saving", "x vs most", [top / v if v and top else None for v in rss]))
     if any(x.kld for x in s):  # 1 - KLD share: 1 at the reference, 0 at the worst row's KLD
-        out.append(("quality", "1 - KLD [nat]", [1 - x.kld[0] if x.kld else None for x in s]))
+        out.append(("1 - KLD", "nat", [1 - x.kld[0] if x.kld else None for x in s]))
     elif any(x.top1 for x in s):
-        out.append(("quality", "same top-1", [x.top1[0] if x.top1 else None for x in s]))
+        out.append(("same top-1", "fraction", [x.top1[0] if x.top1 else None for x in s]))
     if any(x.energy for x in s):  # tokens per joule: higher is better
         out.append(("energy", "tok/J", [1 / x.energy.mean if x.energy and x.energy.mean else None for x in s]))
     return [a for a in out if any(v is not None for v in a[2])]
@@ -44,7 +44,9 @@ def normalise(values: list[float | None]) -> list[float | None]:
 
 
 def _fmt(v: float) -> str:
-    return f"{v:.3g}"
+    from quantscope.present.units import fmt_num
+
+    return fmt_num(v, 3)
 
 
 @register("radar", "Each configuration on every axis",
@@ -61,11 +63,11 @@ def radar(rows: list[Any], projected=()):
     n = len(s)
     ncols = min(n, 4)
     nrows = math.ceil(n / ncols)
-    fig = figure(2.9 * ncols + 0.6, 3.1 * nrows + 0.4)
+    fig = figure(3.3 * ncols + 0.6, 3.4 * nrows + 0.4)
     angles = [2 * math.pi * k / len(axes) for k in range(len(axes))]
     norm = [normalise(a[2]) for a in axes]
-    names = [f"{a[0]}\n{_fmt(min(v for v in a[2] if v is not None))}-{_fmt(max(v for v in a[2] if v is not None))}"
-             f" {a[1]}" for a in axes]
+    names = [f"{a[0]} [{a[1]}]\n{_fmt(min(v for v in a[2] if v is not None))} to "
+             f"{_fmt(max(v for v in a[2] if v is not None))}" for a in axes]
     grid = fig.subplots(nrows, ncols, subplot_kw={"projection": "polar"}, squeeze=False)
     for k, ax in enumerate(grid.flat):
         if k >= n:
@@ -77,6 +79,7 @@ def radar(rows: list[Any], projected=()):
         ax.fill(angles + angles[:1], r + r[:1], color=color, alpha=0.25)
         ax.set_ylim(0, 1)
         ax.set_yticks([0.5, 1.0], ["", ""])
-        ax.set_xticks(angles, names, fontsize=6.5)
+        ax.set_xticks(angles, names, fontsize=7)
+        ax.tick_params(axis="x", pad=10)  # the range text clear of the outer ring
         ax.set_title(safe(s[k].label) + (f"\n(run {s[k].run_id})"), fontsize=8, pad=14)
     return fig

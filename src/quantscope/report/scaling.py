@@ -67,7 +67,7 @@ def size_vs_speedup(rows: list[Any], projected=()):
         return empty("size vs speed-up")
     colors = _colors([x.label for x in s] + [r.label for r in projected])
     fig = figure(4.2 * (1 + len(hws)) + 0.5, 4.6)
-    axes = list(fig.subplots(1, 1 + len(hws), sharey=True, squeeze=False)[0])
+    axes = list(fig.subplots(1, 1 + len(hws), sharex=True, sharey=True, squeeze=False)[0])
     ax = axes[0]
     drawn = 0
     for model_rows in _by_model(s).values():
