@@ -109,3 +109,16 @@ def test_report_with_projected_rows_for_two_gpus_shows_every_view():
     assert "".join(f'<th class="l">{h}</th>' for h in heads) in html
     assert html.count('<td class="l projected">') == 10
     assert "tok/s projected [" in html and "(measured here)" in html
+
+
+def test_report_command_hardware_draws_projected_rows(tmp_path):
+    from quantscope.cli import app
+
+    store = tmp_path / "s.sqlite"
+    store_with(store, sweep_fixture())
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(app, ["report", "--out", str(out), "--hardware", "t4,h200", "--store", str(store)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert '<th class="l">t4 (projected)</th>' in text
+    assert ">Model size against each quantization&#39;s speed-up</h2>" in text

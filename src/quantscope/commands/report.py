@@ -41,10 +41,12 @@ def report_cmd(
     Example: quantscope report --out quantscope-report.html --goal speed
     """
     from quantscope.advise.group import constraints_from, load_group
+    from quantscope.commands.estimate import split
     from quantscope.report.build import build_report
     from quantscope.store import open_store
 
     constraints = constraints_from(max_memory, max_kld, min_top1)
+    hw_ids = split(hardware)  # each row also projected there: hatched/hollow in the views, "projected" columns
     with open_store(store, readonly=True) as st:
         numbers = group_numbers(group or [])
         chosen = load_group(st, model, like, numbers[0] if numbers and numbers[0] else None)
@@ -57,7 +59,7 @@ def report_cmd(
             sections = [(f"group {p.number} of {len(p.groups)}: {p.lines()[0].split(': ', 1)[1]}", p.rows,
                          []) for p in picks]
             path = build_report(chosen.rows, out, baseline=None, goal=goal, constraints=constraints, notes=[],
-                                st=st, sections=sections)
+                                st=st, sections=sections, hardware=hw_ids)
             typer.echo(f"report: {path.resolve()} ({len(sections)} groups as sections)")
             return
         notes = chosen.lines()
@@ -66,7 +68,7 @@ def report_cmd(
 
             notes += projected_beside_lines(chosen.rows, hardware, store)
         path = build_report(chosen.rows, out, baseline=baseline, goal=goal, constraints=constraints, notes=notes,
-                            st=st)
+                            st=st, hardware=hw_ids)
     for line in chosen.lines():
         typer.echo(line)
     typer.echo(f"report: {path.resolve()}")
