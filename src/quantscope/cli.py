@@ -185,6 +185,9 @@ def _register_commands() -> None:
 
     app.command("estimate")(estimate_cmd)
     app.command("fit")(fit_cmd)
+    from quantscope.commands.plot import plot_cmd
+
+    app.command("plot")(plot_cmd)
     from quantscope.commands.search import search_cmd
 
     app.command("search")(search_cmd)

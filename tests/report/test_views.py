@@ -188,3 +188,21 @@ def test_views_across_two_models(rows):
     assert len({x for _, _, xs, _ in pts for x in xs}) == 2  # one column of points per model size
     assert views.get_view("size-vs-speedup").applies([summarize(*r) for r in both if r[1].status == "ok"], [])
     assert not views.get_view("size-vs-speedup").applies([summarize(*r) for r in rows[:4]], [])
+
+
+def test_plot_command_lists_views_and_writes_one(tmp_path):
+    from helpers.results import store_with
+    from typer.testing import CliRunner
+
+    from quantscope.cli import app
+
+    res = CliRunner().invoke(app, ["plot", "--list"])
+    assert res.exit_code == 0 and "dashboard" in res.output and "memory-scalability" in res.output
+    store = tmp_path / "s.sqlite"
+    store_with(store, sweep_fixture())
+    out = tmp_path / "radar.png"
+    res = CliRunner().invoke(app, ["plot", "radar", "--out", str(out), "--store", str(store)])
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = CliRunner().invoke(app, ["plot", "radr", "--store", str(store)])
+    assert res.exit_code != 0 and "Did you mean 'radar'" in str(res.exception)
