@@ -168,3 +168,18 @@ def test_results_command_pages_and_filters(tmp_path):
     assert [r["id"] for r in json.loads(only_b.stdout)] == [60, 59, 58, 57, 56]
     bad = subprocess.run([*cli, "--since", "yesterday"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--since takes an ISO date" in bad.stderr
+
+
+
+
+def test_samples_read_from_another_thread(tmp_path):
+    import threading
+
+    with Store(tmp_path / "r.sqlite") as st:
+        st.add(indexed_result(4, n_samples=50))
+        (_, r), = st.results()
+        got = []
+        t = threading.Thread(target=lambda: got.append(tuple(r.get("decode_tps").samples)))
+        t.start()
+        t.join()
+    assert got == [samples_for(4, 50)]

@@ -345,6 +345,8 @@ class Store(ReadingStore):
                 return fn(ex)
             finally:
                 conn.execute("COMMIT")
+        except sqlite3.ProgrammingError:
+            raise  # used from another thread or after close: samples() reopens, anything else is a bug
         except sqlite3.Error as e:
             raise StoreError(f"cannot read store {self.path}: {e}: check the file with `sqlite3 "
                              f"{self.path} 'PRAGMA integrity_check'`") from e
