@@ -19,7 +19,7 @@ def _axes(s) -> list[tuple[str, str, list[float | None]]]:
            ("prefill", "tok/s", [x.prefill.mean if x.prefill else None for x in s])]
     rss = [x.peak_rss_bytes for x in s]
     top = max((v for v in rss if v), default=None)
-    out.append(("memory saving", "x vs most", [top / v if v and top else None for v in rss]))
+    out.append(("memory saving", "x", [top / v if v and top else None for v in rss]))
     if any(x.kld for x in s):  # 1 - KLD share: 1 at the reference, 0 at the worst row's KLD
         out.append(("1 - KLD", "nat", [1 - x.kld[0] if x.kld else None for x in s]))
     elif any(x.top1 for x in s):
@@ -63,10 +63,10 @@ def radar(rows: list[Any], projected=()):
     n = len(s)
     ncols = min(n, 4)
     nrows = math.ceil(n / ncols)
-    fig = figure(3.3 * ncols + 0.6, 3.4 * nrows + 0.4)
+    fig = figure(3.4 * ncols + 0.6, 3.9 * nrows + 0.4)
     angles = [2 * math.pi * k / len(axes) for k in range(len(axes))]
     norm = [normalise(a[2]) for a in axes]
-    names = [f"{a[0]} [{a[1]}]\n{_fmt(min(v for v in a[2] if v is not None))} to "
+    names = [f"{a[0]}\n[{a[1]}]\n{_fmt(min(v for v in a[2] if v is not None))} to "
              f"{_fmt(max(v for v in a[2] if v is not None))}" for a in axes]
     grid = fig.subplots(nrows, ncols, subplot_kw={"projection": "polar"}, squeeze=False)
     for k, ax in enumerate(grid.flat):
@@ -77,9 +77,13 @@ def radar(rows: list[Any], projected=()):
         color = COLORS[k % len(COLORS)]
         ax.plot(angles + angles[:1], r + r[:1], color=color, lw=1.5)
         ax.fill(angles + angles[:1], r + r[:1], color=color, alpha=0.25)
-        ax.set_ylim(0, 1)
+        ax.set_theta_offset(math.pi / 4)  # spokes on the diagonals: their labels stay clear of the next radar
+        ax.set_ylim(0, 1.5)  # the ring at 1 is the best value; the band beyond it holds the spoke labels
+        ax.spines["polar"].set_visible(False)
         ax.set_yticks([0.5, 1.0], ["", ""])
-        ax.set_xticks(angles, names, fontsize=7)
-        ax.tick_params(axis="x", pad=10)  # the range text clear of the outer ring
-        ax.set_title(safe(s[k].label) + (f"\n(run {s[k].run_id})"), fontsize=8, pad=14)
+        ax.set_xticks(angles, [""] * len(angles))
+        for a, text in zip(angles, names, strict=True):
+            ax.text(a, 1.3, text, ha="center", va="center", fontsize=7,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+        ax.set_title(safe(s[k].label) + f"\n(run {s[k].run_id})", fontsize=8, pad=8)
     return fig
