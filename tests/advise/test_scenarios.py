@@ -87,3 +87,20 @@ def test_kv_cache_claim_with_rows_that_test_it():
     v = {c.claim: c for c in judge_claims(rows)}["KV cache is the biggest speed-up"]
     assert v.verdict == "supported", v.why
     assert "run 2" in v.why
+
+
+def test_recommend_scenarios_prints_the_matrix_and_the_claims(tmp_path):
+    from helpers.results import store_with
+    from typer.testing import CliRunner
+
+    from quantscope.cli import app
+
+    store = tmp_path / "s.sqlite"
+    store_with(store, sweep_fixture())
+    res = CliRunner().invoke(app, ["recommend", "--scenarios", "--hardware", "t4", "--store", str(store)],
+                             terminal_width=200)
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "memory-constrained (edge):" in out and "  here (measured): llamacpp/q4_0/fp32;" in out
+    assert "  t4 (projected): llamacpp/q4_0/fp32; " in out and "tok/s projected [" in out
+    assert "'KV cache is the biggest speed-up': not testable here" in out

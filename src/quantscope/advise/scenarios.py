@@ -162,3 +162,15 @@ def decision_matrix(cands: list[Candidate], scenarios=SCENARIOS) -> list[Cell]:
     hws = [HERE] if any(not c.projected for c in cands) else []
     hws += sorted({c.hardware for c in cands if c.projected})
     return [evaluate(s, cands, hw) for s in scenarios for hw in hws]
+
+
+def matrix_lines(cells: list[Cell]) -> list[str]:
+    """The matrix as console lines, scenario by scenario: `  h200 (projected): pick — deciding numbers`."""
+    lines = ["Decision matrix (scenario x hardware; projected cells: speed and memory from the roofline model, "
+             "quality measured here)"]
+    for title in dict.fromkeys(c.scenario.title for c in cells):
+        lines.append(f"{title}:")
+        for c in (c for c in cells if c.scenario.title == title):
+            where = "here (measured)" if c.hardware == HERE else f"{c.hardware} (projected)"
+            lines.append(f"  {where}: {c.winner.label if c.winner else '-'}; {c.why}")
+    return lines

@@ -26,6 +26,9 @@ def recommend_cmd(
     store: Annotated[Path | None, Opt("--store", help="SQLite result store.")] = None,
     hardware: Annotated[list[str] | None, Opt("--hardware", help="Also project each row onto these catalog "
                                               "ids (comma-separated), labelled projected.")] = None,
+    scenarios: Annotated[bool, Opt("--scenarios", help="Also the study's scenarios (edge, real time, balanced, "
+                                   "quality-first, small model) here and on each --hardware, projected, and "
+                                   "its claims judged on these rows.")] = False,
 ) -> None:
     """The configuration to ship for a goal, with runners-up, exclusions and evidence.
 
@@ -60,5 +63,26 @@ def recommend_cmd(
 
         for line in projected_beside_lines(rows, hardware, store):
             console.print(line, highlight=False, markup=False)
+    if scenarios:
+        for line in scenario_lines(rows, hardware):
+            console.print(line, highlight=False, markup=False)
     if rec.winner is None:
         raise typer.Exit(1)
+
+
+def scenario_lines(rows, hardware: list[str] | None) -> list[str]:
+    """recommend --scenarios: the decision matrix (report/decision.py) and the study's claims, as lines."""
+    from quantscope.advise.claims import judge_claims
+    from quantscope.advise.scenarios import matrix_lines
+    from quantscope.analysis.summary import summarize
+    from quantscope.commands.estimate import split
+    from quantscope.env import fingerprint
+    from quantscope.report.decision import matrix
+    from quantscope.report.projected import measured_params, project_rows
+
+    hw = split(hardware)
+    projected, notes = project_rows(rows, hw, machine_id=fingerprint().machine_id) if hw else ([], [])
+    summaries = [summarize(i, r) for i, r in rows]
+    sizes = {s.result.spec.model.label: measured_params(s.result) for s in summaries}
+    return (notes + matrix_lines(matrix(rows, projected))
+            + ["Claims of the study, on these rows:"] + [f"  {v.line()}" for v in judge_claims(summaries, sizes)])
