@@ -271,6 +271,7 @@ def run_table(args: argparse.Namespace, model: Any, configs: list) -> tuple[list
             sim, facts = ours(fp32, spec, simulated=True)
             simulated = {"measurements": quality_in_process(sim, spec, ref_file), "facts": facts}
         results.append((result, simulated))
+        print("  | " + " | ".join(row(result, False, simulated)) + " |", file=sys.stderr, flush=True)  # kept if cut
     if args.store:
         from quantscope.store import Store
 
