@@ -122,3 +122,20 @@ def test_report_command_hardware_draws_projected_rows(tmp_path):
     text = out.read_text()
     assert '<th class="l">t4 (projected)</th>' in text
     assert ">Model size against each quantization&#39;s speed-up</h2>" in text
+
+
+def test_a_store_of_two_models_gives_a_section_each_and_the_views_across_them(tmp_path):
+    from quantscope.cli import app
+
+    tiny = [make_result(make_spec(dtype=d, model_source="synthetic", model_ref="tiny-llama"), decode=v, rss_mib=m,
+                        kld=k, top1=0.99, seed=10 + i)
+            for i, (d, v, m, k) in enumerate((("fp32", 80.0, 60.0, None), ("bf16", 100.0, 40.0, 0.003)))]
+    store = tmp_path / "s.sqlite"
+    store_with(store, sweep_fixture() + tiny)
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(app, ["report", "--out", str(out), "--group", "all", "--store", str(store)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert text.count('<section class="group">') == 3  # two models, then the views across them
+    assert text.index(">Across models</h2>") > text.rindex(">At a glance</h2>")
+    assert ">Model size against each quantization&#39;s speed-up</h2>" in text

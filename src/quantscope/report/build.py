@@ -61,6 +61,11 @@ def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraint
             projected, why = projections(r, hardware)
             pages.append(render_report(r, goal=goal, constraints=constraints, notes=n + why + budget_notes(r)
                                        + contention_notes(r), title=t, projected=projected))
+        every = [row for _, r, _ in sections for row in r]
+        if len({r.spec.model.label for _, r in every}) > 1:  # several models: the views across them, last
+            from quantscope.report.html import cross_model_section
+
+            pages.append(cross_model_section(every, projections(every, hardware)[0]))
         return write_report(out, join_sections(pages))
 
     baseline_id = None

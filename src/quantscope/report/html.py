@@ -110,6 +110,27 @@ def _matrix_view(summaries: list[Summary], projected) -> dict[str, Any]:
     return {"hardware": ["here (measured)" if h == "here" else f"{h} (projected)" for h in hws], "rows": rows}
 
 
+CROSS_MODEL = ("size-vs-speedup", "memory-scalability")
+
+
+def cross_model_section(rows: list[tuple[int, Result]], projected=()) -> str:
+    """The views across every model of a report of several groups, as one page (join_sections appends its
+    body): model size against speed-up and against memory, each model's rows against its own baseline."""
+    from markupsafe import escape
+
+    from quantscope.report.views import get_view
+
+    ok = [summarize(i, r) for i, r in rows if r.status == "ok"]
+    parts = ["<h2 id=\"across-models\">Across models</h2>"]
+    for name in CROSS_MODEL:
+        v = get_view(name)
+        fig = v.draw(ok, projected)
+        title = escape(v.title)
+        parts.append(f"<h2>{title}</h2>\n<figure><img src=\"{figure_data_uri(fig)}\" alt=\"{title}\">"
+                     f"<figcaption>{escape(v.caption)}</figcaption></figure>")
+    return "<body>\n" + "\n".join(parts) + "\n</body>"
+
+
 def _claims(summaries: list[Summary]) -> list[dict[str, str]]:
     """The study's testable claims (advise/claims.py) judged on these rows."""
     from quantscope.advise.claims import judge_claims
