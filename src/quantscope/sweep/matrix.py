@@ -126,6 +126,15 @@ DEFAULT_MATRIX: tuple[Entry, ...] = (
     Entry("llamacpp", "fp32", "q4_0"),
 )
 
+# Registered methods the quick default sweep leaves out, each with the reason (a test holds that every
+# other torchao and bnb method is in DEFAULT_MATRIX). Run them by name: `sweep --quant w8a8 ...`.
+LEFT_OUT_OF_DEFAULT: dict[tuple[str, str], str] = {
+    ("torchao", "w8a8"): "calibrated W8A8: on CPUs without VNNI its int8 kernel (torch._int_mm) ran 20-30x "
+                         "slower than FP32 here, so its quality pass alone would take hours; "
+                         "see benchmarks/smoothquant_table.py",
+    ("torchao", "smoothquant-w8a8"): "as w8a8, plus a calibration pass; see benchmarks/smoothquant_table.py",
+}
+
 ENTRY_KEYS = {"backend", "dtype", "quant", "params", "options", "override"}
 OVERRIDE_KEYS = {"pattern", "quant", "params"}
 POLICY_KEYS = {"quant", "params", "override"}
