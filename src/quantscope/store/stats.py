@@ -140,7 +140,7 @@ def mean_se(samples: Sequence[float], *, sort: bool = False) -> tuple[float, flo
     the table when they came from a store.
 
     >>> mean_se([1.0, 2.0, 3.0])
-    (2.0, 0.5773502691896258)
+    (2.0, 0.5773502691896257)
     """
     known = getattr(samples, "figures", None)
     if known is not None:
