@@ -37,7 +37,7 @@ print(json.dumps(seen))
 """
     seen = json.loads(fresh(code))
     backends = {b for b, _ in seen}
-    assert backends == {"torchao", "bnb", "ort", "llamacpp"}
+    assert backends == {"torchao", "bnb", "ort", "ortgenai", "llamacpp"}
     assert ["bnb", "int8"] in seen and ["ort", "int8"] in seen and ["llamacpp", "q4_k_m"] in seen
     assert len(seen) == len({tuple(x) for x in seen})
 

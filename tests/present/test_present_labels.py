@@ -17,7 +17,7 @@ def test_spec_entry_summary_and_api_name_a_configuration_alike():
     spec = entry.spec(make_spec())
     result = make_result(spec)
     names = {entry.label, spec_label(spec), summarize(1, result).label, _spec_columns(1, result)["config"]}
-    assert names == {"ort/int8/fp32 kv_cache=False"}
+    assert names == {"ort/int8/fp32[scheme=blockwise] kv_cache=False"}  # the pinned scheme shows everywhere
 
 
 def test_a_runs_label_is_model_configuration_device_then_options_as_stored():

@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 
 from quantscope.errors import UserError
+from quantscope.present.units import MiB
 
 Opt = typer.Option
-MiB = 2**20
 
 
 def _budget(budget_bytes: float | None, budget_bpw: float | None, budget_latency_ms: float | None,

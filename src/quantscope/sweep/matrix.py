@@ -67,9 +67,11 @@ class Entry:
 
     @property
     def label(self) -> str:
+        from quantscope.methods.configs import pin_defaults
         from quantscope.present.labels import config_label  # the one place a configuration is named
 
-        return config_label(self.backend, self.quant_spec.label, self.options)
+        # named as its spec will be: with the method's pinned key params (e.g. ort int8's scheme)
+        return config_label(self.backend, pin_defaults(self.backend, self.quant_spec).label, self.options)
 
     def spec(self, base: RunSpec) -> RunSpec:
         """The RunSpec of this entry on the sweep's shared model, workload and quality recipe.
