@@ -51,7 +51,8 @@ class Calibration:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _docstrings(path: str) -> list[str]:
+def module_docstrings(path: str) -> list[str]:
+    """Every docstring of a Python source file, read with ast (the module is never imported)."""
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read(), filename=path)
     nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef
@@ -67,7 +68,7 @@ def docstrings_text() -> tuple[str, list[str]]:
         if found is None or not (found.origin or "").endswith(".py"):
             raise UserError(f"calibration text: the standard-library module {name} has no source file here")
         files.append(found.origin)
-        parts += _docstrings(found.origin)
+        parts += module_docstrings(found.origin)
     return "\n\n".join(parts), files
 
 

@@ -25,7 +25,6 @@ versions, so the JSONL's sha256 goes into the folder name, the YAML's metadata a
 
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
 import importlib.util
@@ -38,6 +37,7 @@ from pathlib import Path
 
 from quantscope import paths
 from quantscope.errors import UserError
+from quantscope.methods.calibration import module_docstrings  # the same reader the calibration text uses
 
 TASK = "quantscope_cloze"
 # Bump when the rule that builds documents changes (lm-eval stores it as the task's version).
@@ -81,12 +81,6 @@ def source_modules() -> list[tuple[str, str]]:
     return out
 
 
-def _docstrings(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        tree = ast.parse(f.read(), filename=path)
-    nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef
-                                                                 | ast.ClassDef)]
-    return [doc for n in nodes if (doc := ast.get_docstring(n))]
 
 
 def passages(docstring: str) -> list[tuple[str, str]]:
@@ -121,7 +115,7 @@ def cloze_documents() -> tuple[dict[str, str], ...]:
     """Every document, deduplicated and shuffled with SHUFFLE_SEED: {"context", "target", "module"}."""
     seen, docs = set(), []
     for name, path in source_modules():
-        for doc in _docstrings(path):
+        for doc in module_docstrings(path):
             for context, target in passages(doc):
                 if (context, target) not in seen:
                     seen.add((context, target))
