@@ -58,14 +58,47 @@ def test_eta_is_guessed_from_the_start_from_the_same_models_stored_runs_scaled_b
     store_with(tmp_path / "s.sqlite", [done])
     twice = make_spec(dtype="bf16", workload=replace(done.spec.workload, max_reps=2 * done.spec.workload.max_reps
                                                      + done.spec.workload.warmup))
-    other_model = make_spec(model_ref="never-stored")
+    other_model = make_spec(model_source="synthetic", model_ref="never-stored")
     steps = [Step(twice), Step(other_model)]
     with Store(tmp_path / "s.sqlite", readonly=True) as st:
-        guessed = guess_durations(st, steps, "test-machine")
-    assert guessed == {0}  # nothing stored of the other model: no guess, the sweep's own mean later
+        guessed = guess_durations(st, steps, "test-machine", local=t4_projection)
+    assert guessed == {0}  # nothing stored of the other model, no shape known: no guess, the sweep's mean later
     assert timed_tokens(twice) == 2 * timed_tokens(done.spec)
     assert steps[0].expected_s == pytest.approx(24.0) and steps[1].expected_s is None
     d = SweepDisplay(steps, Console(file=io.StringIO()), guessed=guessed)
     assert d.remaining() is None  # the second step has no guess yet
     d2 = SweepDisplay(steps[:1], Console(file=io.StringIO()), guessed=guessed)
     assert d2.remaining() == pytest.approx(24.0)
+
+
+def t4_projection(st, machine_id, threads):
+    """A stand-in for this machine's microbenchmarks: the catalog's T4 and an empty calibration."""
+    from quantscope.hardware.calibrate import Calibration
+    from quantscope.hardware.catalog import get_hardware
+
+    return get_hardware("t4"), Calibration([])
+
+
+def test_eta_of_a_model_never_run_here_is_a_size_based_guess_from_the_projection(tmp_path):
+    from quantscope.store import Store
+    from quantscope.sweep.progress import START_S, guess_durations
+
+    small = make_spec(model_source="synthetic", model_ref="tiny-llama")
+    big = make_spec(model_source="synthetic", model_ref="llama-1b")
+    no_quality = make_spec(model_source="synthetic", model_ref="llama-1b",
+                           quality=replace_quality(enabled=False))
+    steps = [Step(small), Step(big), Step(no_quality), Step(make_spec(model_source="gguf", model_ref="/x.gguf"))]
+    with Store(tmp_path / "empty.sqlite") as st:
+        guessed = guess_durations(st, steps, "test-machine", local=t4_projection)
+    assert guessed == {0, 1, 2}  # a user's GGUF is not parsed in the parent, so it waits for a mean
+    assert START_S < steps[0].expected_s < steps[1].expected_s  # bigger weights, slower steps
+    assert steps[2].expected_s < steps[1].expected_s  # no quality pass
+    assert steps[3].expected_s is None
+
+
+def replace_quality(**changes):
+    from dataclasses import replace
+
+    from helpers.results import QUALITY
+
+    return replace(QUALITY, **changes)

@@ -3,9 +3,10 @@
 rich's own TimeRemainingColumn divides by a recent completion rate, which says nothing while one
 configuration takes minutes. Here the remaining time is the sum of each remaining configuration's
 expected duration: its own last duration on this machine when the store has one (plan), else a guess
-from the store made before the first run starts (`guess_durations`: the same model's stored runs on
-this machine, scaled by the size of the timed work), else the mean of those run so far in this sweep.
-Reused rows cost nothing.
+made before the first run starts (`guess_durations`: the same model's stored runs on this machine,
+scaled by the size of the timed work; with none, a size-based guess from the hardware model's
+projection of this machine, `projected_duration`), else the mean of those run so far in this sweep.
+Reused rows cost nothing. A guess is shown as "ETA ~".
 """
 
 from __future__ import annotations
@@ -57,10 +58,61 @@ def timed_tokens(spec) -> int:
     return (w.warmup + w.max_reps) * (w.prompt_tokens + w.gen_tokens) * w.batch
 
 
-def guess_durations(st, steps: list[Step], machine_id: str) -> set[int]:
+START_S = 5.0  # a worker's start-up and imports before its model loads (the progress phases here: 2-5 s)
+
+
+def projected_duration(spec, hw, calibration) -> float | None:
+    """A size-based guess of a run's wall time from the hardware model's projection of `hw` (this
+    machine): start-up, the weights read once, warm-up + the minimum repetitions of the timed work,
+    and the quality pass at the projected prefill speed. None where the model's shape or format is not
+    known to the hardware model, or where its shape would mean parsing a user's GGUF in this process.
+
+    >>> from quantscope.hardware.calibrate import Calibration
+    >>> from quantscope.hardware.catalog import get_hardware
+    >>> from quantscope.spec import ModelSpec, RunSpec
+    >>> projected_duration(RunSpec(model=ModelSpec("synthetic", "tiny-llama")), get_hardware("t4"),
+    ...                    Calibration([])) > START_S
+    True
+    """
+    from quantscope.errors import QuantscopeError
+    from quantscope.hardware.calibrate import runtime_of
+    from quantscope.hardware.project import project
+    from quantscope.models.shape import shape_for_spec
+
+    if spec.model.source == "gguf":  # a user's GGUF is parsed in the worker only (models/gguf.py)
+        return None
+    w, q = spec.workload, spec.quant
+    try:
+        p = project(shape_for_spec(spec.model), hw, spec.backend, q.method, q.dtype, q.params,
+                    calibration=calibration, batch=w.batch, prompt=w.prompt_tokens,
+                    context=w.prompt_tokens + w.gen_tokens, runtime=runtime_of(spec))
+    except (QuantscopeError, OSError, KeyError, ValueError):
+        return None
+    if not p.supported or not p.ttft_s or not p.token_latency_s or not p.prefill_tps:
+        return None
+    rep_s = p.ttft_s + w.gen_tokens * p.token_latency_s
+    quality_s = spec.quality.max_tokens / p.prefill_tps if spec.quality.enabled else 0.0
+    return START_S + p.memory["weights"] / hw.bandwidth_Bps + (w.warmup + w.min_reps) * rep_s + quality_s
+
+
+def local_projection(st, machine_id: str, threads: int | None):
+    """This machine as the hardware model sees it, and a calibration from the store's ok rows: the
+    microbenchmarks are measured on first use (seconds) and kept per machine id."""
+    from quantscope.env import physical_cores
+    from quantscope.hardware.calibrate import build_calibration, cached_peaks
+    from quantscope.hardware.catalog import local_hardware
+
+    n = threads or physical_cores()
+    hw = local_hardware(n)
+    return hw, build_calibration(st.results(status="ok", machine_id=machine_id, limit=200), machine_id,
+                                 cached_peaks(machine_id, n))
+
+
+def guess_durations(st, steps: list[Step], machine_id: str, local=local_projection) -> set[int]:
     """Give each step with no duration of its own a guess from the stored runs of the same model on this
-    machine: the median over them of duration x (this step's timed tokens / theirs). The steps guessed
-    (their expected_s set here) are returned; with no such run the ETA waits for the first to end.
+    machine: the median over them of duration x (this step's timed tokens / theirs); with no such run,
+    a size-based guess (`projected_duration` on this machine). The steps guessed (their expected_s set
+    here) are returned; a step with neither waits for the first run to end.
     """
     import statistics
 
@@ -77,6 +129,13 @@ def guess_durations(st, steps: list[Step], machine_id: str) -> set[int]:
         if stored:
             step.expected_s = statistics.median(d * timed_tokens(step.spec) / max(t, 1) for d, t in stored)
             guessed.add(i)
+    rest = [i for i, step in enumerate(steps) if step.reuse is None and step.expected_s is None]
+    if rest:
+        hw, calibration = local(st, machine_id, steps[rest[0]].spec.workload.threads)
+        for i in rest:
+            steps[i].expected_s = projected_duration(steps[i].spec, hw, calibration)
+            if steps[i].expected_s is not None:
+                guessed.add(i)
     return guessed
 
 
