@@ -33,7 +33,8 @@ def med_abs(values: list[float]) -> str:
 
 def store_part(path: Path) -> None:
     from quantscope.env import fingerprint, physical_cores
-    from quantscope.hardware.calibrate import Calibration, cached_peaks, store_observations
+    from quantscope.hardware.calibrate import Calibration
+    from quantscope.hardware.observations import cached_peaks, store_observations
     from quantscope.store import Store
 
     with Store(path, readonly=True) as st:
@@ -63,7 +64,8 @@ def store_part(path: Path) -> None:
 
 
 def published_part() -> None:
-    from quantscope.hardware.calibrate import Calibration, published_observations
+    from quantscope.hardware.calibrate import Calibration
+    from quantscope.hardware.observations import published_observations
 
     obs = published_observations()
     print(f"\n== published GPU data: {len(obs)} rows on {len({o.hw for o in obs})} GPUs "

@@ -74,8 +74,9 @@ def projected_table(store: Path, shapes, configs, hw_ids) -> dict[tuple[str, str
     """(hardware, shape, config) -> (tok/s, low, high), projected with the store's and published calibration."""
     from quantscope.env import fingerprint, physical_cores
     from quantscope.errors import QuantscopeError
-    from quantscope.hardware.calibrate import build_calibration, cached_peaks
+    from quantscope.hardware.calibrate import build_calibration
     from quantscope.hardware.catalog import get_hardware
+    from quantscope.hardware.observations import cached_peaks
     from quantscope.hardware.project import project
     from quantscope.models.shape import model_shape
     from quantscope.store import Store

@@ -4,13 +4,8 @@ import math
 
 import pytest
 
-from quantscope.hardware.calibrate import (
-    Calibration,
-    Obs,
-    fit_group,
-    published_observations,
-    published_rows,
-)
+from quantscope.hardware.calibrate import Calibration, fit_group
+from quantscope.hardware.observations import Obs, published_observations, published_rows
 
 pytestmark = pytest.mark.unit
 

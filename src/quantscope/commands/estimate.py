@@ -29,7 +29,8 @@ def split(values: list[str] | None) -> list[str]:
 def load_calibration(store: Path | None, hardware_ids: list[str], threads: int | None = None):
     """The calibration: the store's ok rows (when a store exists) and the published GPU data."""
     from quantscope.env import fingerprint, physical_cores
-    from quantscope.hardware.calibrate import build_calibration, cached_peaks
+    from quantscope.hardware.calibrate import build_calibration
+    from quantscope.hardware.observations import cached_peaks
     from quantscope.store import Store, default_store_path
 
     path = store or default_store_path()

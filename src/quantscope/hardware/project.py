@@ -140,7 +140,7 @@ def project_results(rows: list[tuple[int, Any]], hw: Hardware, calibration: Cali
     """Each stored ok run projected onto `hw` with its own model, runtime, format and workload:
     (run id, Result, Projection) or (run id, Result, why it cannot be projected)."""
     from quantscope.errors import QuantscopeError
-    from quantscope.hardware.calibrate import runtime_of
+    from quantscope.hardware.observations import runtime_of
     from quantscope.models.shape import shape_for_spec
 
     out: list[tuple[int, Any, Projection | str]] = []

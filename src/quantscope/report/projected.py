@@ -57,8 +57,8 @@ def project_rows(rows: list[Any], hardware: list[str], calibration=None, machine
     """Each ok row projected on each hardware id, with its own model (and, with `models`, onto each of
     those models too). Returns (projected rows, notes on the rows that could not be projected)."""
     from quantscope.errors import QuantscopeError
-    from quantscope.hardware.calibrate import runtime_of
     from quantscope.hardware.catalog import get_hardware
+    from quantscope.hardware.observations import runtime_of
     from quantscope.hardware.project import project
     from quantscope.models.shape import model_shape, shape_for_spec
 

@@ -75,7 +75,7 @@ def projected_duration(spec, hw, calibration) -> float | None:
     True
     """
     from quantscope.errors import QuantscopeError
-    from quantscope.hardware.calibrate import runtime_of
+    from quantscope.hardware.observations import runtime_of
     from quantscope.hardware.project import project
     from quantscope.models.shape import shape_for_spec
 
@@ -99,8 +99,9 @@ def local_projection(st, machine_id: str, threads: int | None):
     """This machine as the hardware model sees it, and a calibration from the store's ok rows: the
     microbenchmarks are measured on first use (seconds) and kept per machine id."""
     from quantscope.env import physical_cores
-    from quantscope.hardware.calibrate import build_calibration, cached_peaks
+    from quantscope.hardware.calibrate import build_calibration
     from quantscope.hardware.catalog import local_hardware
+    from quantscope.hardware.observations import cached_peaks
 
     n = threads or physical_cores()
     hw = local_hardware(n)
