@@ -31,6 +31,14 @@ class OrtConfig(QuantConfig):
         return asdict(self)
 
 
+def check_matmul_nbits(method: str, block_size: int, accuracy_level: int) -> None:
+    """MatMulNBits' limits: blocks a power of two >= 16 along the input width, compute level 0-4."""
+    check(block_size >= 16 and block_size & (block_size - 1) == 0,
+          f"{method}: block_size={block_size} must be a power of two >= 16 (MatMulNBits)")
+    check(0 <= accuracy_level <= 4,
+          f"{method}: accuracy_level={accuracy_level} is not one of 0, 1, 2, 3, 4 (MatMulNBits)")
+
+
 @register_method("int8")
 @dataclass(frozen=True)
 class OrtInt8(OrtConfig):
@@ -67,11 +75,7 @@ class OrtInt8(OrtConfig):
     calib_method: Literal["minmax", "percentile"] = "percentile"
 
     def __post_init__(self) -> None:
-        size = self.block_size
-        check(size >= 16 and size & (size - 1) == 0,
-              f"{self.method}: block_size={size} must be a power of two >= 16 (MatMulNBits)")
-        check(0 <= self.accuracy_level <= 4,
-              f"{self.method}: accuracy_level={self.accuracy_level} is not one of 0, 1, 2, 3, 4 (MatMulNBits)")
+        check_matmul_nbits(self.method, self.block_size, self.accuracy_level)
         check(self.calib_samples >= 1 and self.calib_seq_len >= 2,
               f"{self.method}: calib_samples >= 1 and calib_seq_len >= 2, got {self.calib_samples} x "
               f"{self.calib_seq_len}")
@@ -98,8 +102,4 @@ class OrtInt4(OrtConfig):
     accuracy_level: int = 4  # MatMulNBits: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 compute
 
     def __post_init__(self) -> None:
-        size = self.block_size
-        check(size >= 16 and size & (size - 1) == 0,
-              f"{self.method}: block_size={size} must be a power of two >= 16 (MatMulNBits)")
-        check(0 <= self.accuracy_level <= 4,
-              f"{self.method}: accuracy_level={self.accuracy_level} is not one of 0, 1, 2, 3, 4 (MatMulNBits)")
+        check_matmul_nbits(self.method, self.block_size, self.accuracy_level)

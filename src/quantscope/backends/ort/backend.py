@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from quantscope.backends.exported import ExportedTokenizer
 from quantscope.backends.ort.convert import ensure_graph, kv_names
 from quantscope.backends.ort.options import OPT_LEVELS, PROVIDERS, OrtOptions
 from quantscope.env import physical_cores
@@ -38,7 +39,7 @@ def quantizer_params(config: OrtConfig | None) -> dict[str, Any]:
     return {} if config is None else config.quantizer_params()
 
 
-class OrtBackend:
+class OrtBackend(ExportedTokenizer):  # tokenize, vocab_size, bos_token_id
     name = "ort"
 
     def __init__(self) -> None:
@@ -111,19 +112,6 @@ class OrtBackend:
                 "file_bytes": sum(p.stat().st_size for p in cached.path.glob("model.onnx*"))}
 
     # --- the timed calls ------------------------------------------------------------------------
-    def tokenize(self, text: str) -> list[int] | None:
-        if self.tokenizer is None:
-            return None
-        return self.tokenizer.encode(text, add_special_tokens=False).ids
-
-    @property
-    def vocab_size(self) -> int:
-        return int(self.meta["vocab_size"])
-
-    @property
-    def bos_token_id(self) -> int | None:
-        return None if self.bos is None else int(self.bos)
-
     def _run(self, ids: np.ndarray, index: np.ndarray, past: list[Any] | None) -> np.ndarray:
         """One graph call; returns logits [B, K, V] and keeps the presents as the next past."""
         io = self.session.io_binding()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from quantscope.backends.exported import check_threads
 from quantscope.errors import UserError
 from quantscope.methods.coerce import build
 
@@ -31,8 +32,7 @@ class OrtOptions:
     ep: Literal["cpu", "cuda"] | None = None
 
     def __post_init__(self) -> None:
-        if self.n_threads is not None and self.n_threads < 1:
-            raise UserError(f"ort: n_threads must be a positive integer, got {self.n_threads}")
+        check_threads("ort", self.n_threads)
 
     @classmethod
     def parse(cls, backend: str, options: Any) -> OrtOptions:

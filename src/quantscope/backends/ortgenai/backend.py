@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from quantscope.backends.exported import ExportedTokenizer
 from quantscope.env import physical_cores
 from quantscope.methods import METHODS, check_quant, config_from_spec, overrides_reason
 from quantscope.models.base import ModelArtifact
@@ -40,7 +41,7 @@ def build_settings(spec: RunSpec) -> tuple[str, dict[str, Any]]:
     return config.precision, config.builder_options()  # type: ignore[attr-defined]
 
 
-class OrtGenaiBackend:
+class OrtGenaiBackend(ExportedTokenizer):  # tokenize, vocab_size, bos_token_id
     name = "ortgenai"
 
     def __init__(self) -> None:
@@ -122,19 +123,6 @@ class OrtGenaiBackend:
         return params
 
     # --- the timed calls ------------------------------------------------------------------------
-    def tokenize(self, text: str) -> list[int] | None:
-        if self.tokenizer is None:
-            return None
-        return self.tokenizer.encode(text, add_special_tokens=False).ids
-
-    @property
-    def vocab_size(self) -> int:
-        return int(self.meta["vocab_size"])
-
-    @property
-    def bos_token_id(self) -> int | None:
-        return None if self.bos is None else int(self.bos)
-
     def _last_logits(self) -> np.ndarray:
         return self.generator.get_output("logits")[:, -1]  # [B, V], on the host
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from quantscope.errors import UserError
+from quantscope.backends.exported import check_threads
 from quantscope.methods.coerce import build
 
 
@@ -21,8 +21,7 @@ class OrtGenaiOptions:
     n_threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.n_threads is not None and self.n_threads < 1:
-            raise UserError(f"ortgenai: n_threads must be a positive integer, got {self.n_threads}")
+        check_threads("ortgenai", self.n_threads)
 
     @classmethod
     def parse(cls, backend: str, options: Any) -> OrtGenaiOptions:
