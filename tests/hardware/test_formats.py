@@ -48,3 +48,14 @@ def test_weight_only_keeps_the_head_and_embedding_in_the_run_dtype():
     lay = layout("torchao", "int8-weight-only", "bf16", s)
     expected = s.block_linear_params * (1 + 2 / 4096) + 2 * s.embed_params * 2 + s.norm_params * 2
     assert lay.weight_bytes(s) == int(expected)
+
+
+def test_ort_int8_bytes_follow_its_scheme():
+    shape = shape_like(hidden=576)
+    blockwise = layout("ort", "int8", "fp32", shape)  # the default scheme: MatMulNBits at 8 bits, block 32
+    assert blockwise.linear_bpw == pytest.approx(1 + 4 / 32) and blockwise.key == "ort/int8"
+    wide = layout("ort", "int8", "fp32", shape, (("scheme", "blockwise"), ("block_size", 128)))
+    assert wide.linear_bpw == pytest.approx(1 + 4 / 128)
+    per_tensor = layout("ort", "int8", "fp32", shape, (("scheme", "dynamic"),))
+    assert per_tensor.linear_bpw == 1 and per_tensor.key == "ort/int8-dynamic"  # another kernel, fitted apart
+    assert layout("ort", "int8", "fp32", shape, (("scheme", "static"),)).linear_bpw == pytest.approx(1 + 5 / 576)

@@ -14,7 +14,8 @@ Sources, one per layout function:
   plus one fp32 per 256 blocks (QLoRA, Dettmers et al. 2023, sec. 3: 0.5 -> 0.127 bits/param).
 - LLM.int8(): int8 weights with one fp32 scale per row (SCB) (Dettmers et al. 2022).
 - ONNX Runtime MatMulNBits: 4-bit blocks (32 here, convert.py INT4_DEFAULTS) with an fp32 scale
-  each (symmetric: no zero points); quantize_dynamic int8: one scale and zero point per tensor.
+  each (symmetric: no zero points); int8 by default the same at 8 bits (scheme=blockwise: 1 + 4/32 bytes
+  per weight), quantize_dynamic/static int8: one scale and zero point per tensor (or per row).
 
 >>> lay = layout("llamacpp", "q4_0", "fp32", shape_like(hidden=4096))
 >>> lay.linear_bpw, lay.compute
@@ -152,9 +153,17 @@ def _ort(quant: str, dtype: str, params: dict, shape: Any) -> Layout:
     if quant == "none":
         return Layout("ort/none", 4, 4, 4, 4, "fp32", 4, True, "ONNX Runtime FP32 graph")
     if quant == "int8":
-        head = 1 if params.get("lm_head", True) else 4
-        return Layout("ort/int8", 1, head, 4, 4, "int8", 4, True,
-                      "quantize_dynamic: int8 weights, one scale and zero point per tensor")
+        scheme = params.get("scheme", "blockwise")
+        if scheme == "blockwise":  # MatMulNBits 8-bit, symmetric (backends/ort/convert.py): a scale per block
+            block = int(params.get("block_size", 32))
+            bpw, source = 1 + 4 / block, f"MatMulNBits: 8-bit blocks of {block} with an fp32 scale each"
+        else:  # quantize_dynamic / quantize_static: QDQ int8 weights, a scale and zero point per tensor or row
+            per_row = params.get("per_channel", scheme == "static")
+            bpw = 1 + (5 / shape.hidden if per_row else 0)
+            source = f"quantize_{scheme}: int8 weights, a scale and zero point per {'row' if per_row else 'tensor'}"
+        head = bpw if params.get("lm_head", True) else 4
+        key = "ort/int8" if scheme == "blockwise" else f"ort/int8-{scheme}"  # another kernel: calibrated apart
+        return Layout(key, bpw, head, 4, 4, "int8", 4, True, source)
     if quant == "int4":
         block = int(params.get("block_size", 32))
         bpw = 0.5 + 4 / block + (0 if params.get("symmetric", True) else 0.5 / block)
