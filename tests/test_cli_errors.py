@@ -107,6 +107,16 @@ def test_matrix_backend_typo_names_the_entry_and_is_refused_before_any_run(tmp_p
     assert not store.exists()
 
 
+def test_a_matrix_accelerator_on_the_local_executor_is_refused_before_any_run(tmp_path):
+    store = tmp_path / "s.sqlite"
+    matrix = tmp_path / "m.toml"
+    matrix.write_text('[[config]]\nbackend = "torch"\ndtype = "bf16"\naccelerator = "H100"\n')
+    p = qs("sweep", "--model", "synthetic:tiny-llama", "--no-quality", "--matrix", str(matrix), "--no-report",
+           store=store)
+    assert_one_line_error(p, 2, "torch/bf16 asks for accelerator 'H100'", "--executor ray")
+    assert not store.exists()
+
+
 @pytest.mark.parametrize("command", ["run", "sweep"])
 def test_prompt_longer_than_the_model_context_is_refused_with_the_context(tmp_path, command):
     store = tmp_path / "s.sqlite"
@@ -115,3 +125,13 @@ def test_prompt_longer_than_the_model_context_is_refused_with_the_context(tmp_pa
     assert_one_line_error(p, 2, "100064 tokens", "context of synthetic:tiny-llama, 2048 tokens",
                           "--prompt-tokens 1984")
     assert not store.exists()
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_offline_flag_keeps_to_the_cache_with_a_one_line_error(tmp_path, command):
+    env = {"HF_HUB_OFFLINE": "0", "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HOME": str(tmp_path / "hf")}
+    p = qs(command, "--model", "acme/absent-model", "--offline", "--no-quality", store=tmp_path / "s.sqlite",
+           env=env)
+    assert_one_line_error(p, 2, "model acme/absent-model is not in the local Hugging Face cache",
+                          "this machine is offline")
+    assert not (tmp_path / "s.sqlite").exists()

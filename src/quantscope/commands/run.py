@@ -82,6 +82,8 @@ def run_cmd(
     allow_pickle: Annotated[bool, Opt("--allow-pickle", help="Load pickle weights (weights_only=True).")] = False,
     trust_remote_code: Annotated[bool, Opt("--trust-remote-code", help="Run the model's own code.")] = False,
     revision: Annotated[str | None, Opt(help="Pinned revision (needed with --trust-remote-code).")] = None,
+    offline: Annotated[bool, Opt("--offline", help="Keep to the local caches: no hub model or dataset is "
+                                              "downloaded (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1).")] = False,
     timeout: Annotated[float, Opt(help="Seconds before the worker is stopped (status timeout).")] = 900.0,
     seed: Annotated[int, Opt(help="Seed for synthetic weights and prompts.")] = 0,
     store: Annotated[Path | None, Opt("--store", help="SQLite result store.")] = None,
@@ -105,6 +107,10 @@ def run_cmd(
     workload = WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,
                             min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds, ci_target=ci_target,
                             threads=threads)
+    if offline:
+        from quantscope.models.hub import go_offline
+
+        go_offline()  # before anything resolves the model; the workers inherit it
     model_flags = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code, "revision": revision}
     base = base_spec(model, model_flags, workload, quality=quality, recipe=recipe, ctx=ctx,
                      quality_tokens=quality_tokens, text=quality_text(text_file, dataset), reference=reference,

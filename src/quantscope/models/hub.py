@@ -32,6 +32,16 @@ SAFETENSORS = ("*.safetensors", "*.safetensors.index.json")
 PICKLES = tuple(f"*{s}" for s in PICKLE_SUFFIXES) + ("pytorch_model.bin.index.json",)
 
 
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")  # huggingface_hub's and datasets' (lm-eval's)
+
+
+def go_offline() -> None:
+    """A command's --offline: this process and the workers it starts keep to the local caches (hub models
+    and lm-eval's datasets); a model or dataset missing from them is a one-line error, never a download."""
+    for name in OFFLINE_VARIABLES:
+        os.environ[name] = "1"
+
+
 def _offline(offline: bool) -> bool:
     if offline:
         return True
@@ -61,17 +71,29 @@ def allow_patterns(files: list[str], repo_id: str, allow_pickle: bool) -> list[s
 
 
 def find_cached(repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None) -> str | None:
-    """Path of the cached snapshot of `repo_id` at `revision`, or None when it is not cached."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+    """Path of the cached snapshot of `repo_id` at `revision` holding a config and weights, or None.
 
-    try:
-        return snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=True)
-    except HFValidationError:
-        raise UserError(f"model {repo_id!r} is not a valid hub id (org/name): pass org/name, a local folder "
-                        "or a .gguf file") from None
-    except (LocalEntryNotFoundError, FileNotFoundError):
-        return None
+    A download keeps only what a run reads (allow_patterns), and huggingface_hub checks a cached
+    snapshot against the repository's whole file list (its tree cache), so the lookup asks for what a
+    run reads too: the safetensors set, else the pickle set (downloaded only with --allow-pickle).
+    """
+    from huggingface_hub import errors as hub_errors
+    from huggingface_hub import snapshot_download
+
+    missing = tuple(getattr(hub_errors, name) for name in ("LocalEntryNotFoundError", "IncompleteSnapshotError")
+                    if hasattr(hub_errors, name))
+    for patterns in ([*CONFIG_FILES, *SAFETENSORS], [*CONFIG_FILES, *PICKLES]):
+        try:
+            found = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=True,
+                                      allow_patterns=patterns)
+        except hub_errors.HFValidationError:
+            raise UserError(f"model {repo_id!r} is not a valid hub id (org/name): pass org/name, a local folder "
+                            "or a .gguf file") from None
+        except (*missing, FileNotFoundError):
+            continue
+        if _complete(Path(found)):
+            return found
+    return None
 
 
 def offline_error(repo_id: str, revision: str | None) -> UserError:
@@ -104,7 +126,9 @@ def download(repo_id: str, revision: str | None, cache_dir: str | Path | None, a
         files = [s.rfilename for s in info.siblings or []]
         patterns = allow_patterns(files, repo_id, allow_pickle)
         # The commit the revision resolved to: a branch that moves during the download cannot mix commits.
-        return snapshot_download(repo_id, revision=info.sha, cache_dir=cache_dir, allow_patterns=patterns)
+        path = snapshot_download(repo_id, revision=info.sha, cache_dir=cache_dir, allow_patterns=patterns)
+        remember_ref(Path(path), revision or "main", info.sha)
+        return path
     except RevisionNotFoundError:
         raise UserError(f"hub model {repo_id} has no revision {revision!r}: give a branch, tag or commit") from None
     except GatedRepoError:
@@ -118,10 +142,23 @@ def download(repo_id: str, revision: str | None, cache_dir: str | Path | None, a
                         "--offline (HF_HUB_OFFLINE=1) to use the local cache only") from None
 
 
+def remember_ref(snapshot_folder: Path, revision: str, commit: str) -> None:
+    """Record that `revision` (a branch or tag) pointed at `commit`, as huggingface_hub does when it
+    downloads by name (the cache's refs/<revision> file, https://huggingface.co/docs/huggingface_hub/
+    guides/manage-cache). Downloading by commit writes no ref, and without it the next lookup of the
+    name misses the cache: online it asks the Hub again, offline it finds nothing."""
+    if revision == commit:
+        return
+    refs = snapshot_folder.parent.parent / "refs"
+    ref = refs / revision  # a tag or branch may hold "/": huggingface_hub nests it the same way
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(commit)
+
+
 def snapshot(spec: ModelSpec, cache_dir: str | Path | None = None, offline: bool = False) -> str:
     """The local snapshot folder of a hub model: the cache first, else a download when online."""
     found = find_cached(spec.ref, spec.revision, cache_dir)
-    if found is not None and _complete(Path(found)):
+    if found is not None:
         return found
     if _offline(offline):
         raise offline_error(spec.ref, spec.revision)
