@@ -71,6 +71,7 @@ def test_toml_matrix_with_params_and_options(tmp_path):
     ('[[config]]\nbackend = "torch"\nqaunt = "int8"\n', "unknown key(s) qaunt"),
     ('[[config]]\ndtype = "fp32"\n', 'needs backend = "NAME"'),
     ('[[config]]\nbackend = "torch"\nparams = 3\n', "must be a TOML table"),
+    ('[[config]]\nbackend = "torch"\naccelerator = 100\n', "accelerator must be a string"),
     ('backend = "torch"\n', "unknown top-level key(s) backend"),
     ("[[config]\n", "is not valid TOML"),
     ("", "has no [[config]] entries"),
@@ -81,6 +82,18 @@ def test_bad_toml_is_one_line_format_error(tmp_path, text, needle):
     with pytest.raises(FormatError) as e:
         from_toml(p)
     assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_an_entry_may_name_the_accelerator_it_runs_on_outside_its_key(tmp_path):
+    from quantscope.sweep.matrix import accelerators
+
+    p = tmp_path / "m.toml"
+    p.write_text('[[config]]\nbackend = "torch"\ndtype = "bf16"\naccelerator = "H100"\n\n'
+                 '[[config]]\nbackend = "torch"\n')
+    entries = from_toml(p)
+    assert accelerators(entries) == {"torch/bf16": "H100"}
+    base = RunSpec()
+    assert entries[0].spec(base).key_hash() == Entry("torch", "bf16").spec(base).key_hash()
 
 
 def test_missing_toml_is_user_error(tmp_path):

@@ -21,6 +21,7 @@ from quantscope.env import fingerprint
 from quantscope.errors import UserError
 from quantscope.spec import QualitySpec
 from quantscope.sweep.execute import plan, run_sweep
+from quantscope.sweep.executors import Job
 from quantscope.sweep.matrix import reference_first
 from quantscope.sweep.ray_executor import RayExecutor
 
@@ -222,12 +223,17 @@ def test_an_accelerator_no_node_has_is_an_unschedulable_row_and_the_rest_runs(cl
     log = tmp_path / "log"
     log.mkdir()
     env = fingerprint()
-    work = [make_spec("torch", "fp32", quality=QualitySpec(enabled=False))]
-    ex = fake_executor(cluster, log, 0.1, accelerator_type="H100", unschedulable_after_s=3)
+    off = QualitySpec(enabled=False)
+    work = [make_spec("torch", "fp32", quality=off), make_spec("torch", "bf16", quality=off)]
+    # as a matrix entry with accelerator = "H100" asks (commands/sweep.py: sweep.matrix.accelerators)
+    ex = fake_executor(cluster, log, 0.1, accelerators={"torch/bf16": "H100"}, unschedulable_after_s=3)
     outcome = run_sweep(store, plan(store, work, env), env, 60.0, executor=ex)
-    [row] = outcome.rows
-    assert row.result.status == "failed" and row.result.reason.startswith("unschedulable: no alive node")
-    assert "H100" in row.result.reason and not marks(log, "start")
+    ran, placed = (row.result for row in outcome.rows)
+    assert ran.status == "ok"
+    assert placed.status == "failed" and placed.reason.startswith("unschedulable: no alive node")
+    assert "accelerator H100" in placed.reason and list(marks(log, "start")) == [work[0].key_hash()]
+    ex = fake_executor(cluster, log, 0.1, accelerator_type="H100", unschedulable_after_s=3)  # every task's
+    assert ex.accelerator(Job(0, work[0], 1.0)) == "H100"
 
 
 def test_an_error_inside_the_task_is_a_failed_row_and_not_retried(cluster, store, tmp_path):

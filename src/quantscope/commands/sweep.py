@@ -59,6 +59,8 @@ def sweep_cmd(
     allow_pickle: Annotated[bool, Opt("--allow-pickle", help="Load pickle weights (weights_only=True).")] = False,
     trust_remote_code: Annotated[bool, Opt("--trust-remote-code", help="Run the model's own code.")] = False,
     revision: Annotated[str | None, Opt(help="Pinned revision (needed with --trust-remote-code).")] = None,
+    offline: Annotated[bool, Opt("--offline", help="Keep to the local caches: no hub model or dataset is "
+                                              "downloaded (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1).")] = False,
     timeout: Annotated[float, Opt(help="Seconds before one configuration's worker is stopped.")] = 900.0,
     seed: Annotated[int, Opt(help="Seed for synthetic weights and prompts.")] = 0,
     executor: Annotated[str, Opt("--executor", help="Where the runs happen: local (one isolated worker at a "
@@ -98,6 +100,7 @@ def sweep_cmd(
     from quantscope.store import open_store
     from quantscope.sweep.execute import plan, run_sweep
     from quantscope.sweep.executors import get_executor
+    from quantscope.sweep.matrix import accelerators, from_toml
     from quantscope.sweep.progress import SweepDisplay, guess_durations
     from quantscope.sweep.repeat import QuietExecutor, check_repeat, run_repeated
     from quantscope.sweep.specs import base_spec, quality_text, sweep_specs
@@ -110,10 +113,19 @@ def sweep_cmd(
     ray_options = {k: v for k, v in {"address": address, "accelerator_type": accelerator_type}.items() if v}
     if ray_options and executor != "ray":
         raise UserError(f"--{next(iter(ray_options)).replace('_', '-')} is for --executor ray, not {executor!r}")
-    runs_on = get_executor(executor, **ray_options)
+    placed = accelerators(from_toml(matrix)) if matrix is not None else {}
+    if placed and executor != "ray":
+        label, name = next(iter(placed.items()))
+        raise UserError(f"matrix file {matrix}: {label} asks for accelerator {name!r}, which only --executor ray "
+                        f"places; drop it or sweep with --executor ray")
+    runs_on = get_executor(executor, **ray_options, **({"accelerators": placed} if placed else {}))
     check_repeat(repeat)
     if wait_quiet is not None:
         runs_on = QuietExecutor(runs_on, wait_quiet)
+    if offline:
+        from quantscope.models.hub import go_offline
+
+        go_offline()  # before anything resolves the model; the workers inherit it
     model_flags = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code, "revision": revision}
     workload = WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,
                             min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds, ci_target=ci_target,

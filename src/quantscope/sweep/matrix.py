@@ -12,6 +12,7 @@ TOML layout (read with the standard library's tomllib; unknown keys are refused,
     quant = "int4-weight-only"
     params = { group_size = 64 }     # the method's options (--qparam)
     options = { kv_cache = false }   # the backend's options (--opt), part of the run's key
+    accelerator = "H100"             # --executor ray: only on nodes with this accelerator_type
 
     [[config.override]]              # per-module overrides, in order: the first match wins
     pattern = "lm_head"              # a glob on the module name, or "re:REGEX" (whole name)
@@ -55,6 +56,7 @@ class Entry:
     params: tuple[tuple[str, Any], ...] = ()
     options: tuple[tuple[str, Any], ...] = ()
     overrides: tuple[Override, ...] = ()  # the quantization policy's per-module rules, in order
+    accelerator: str | None = None  # where it must run (Ray's accelerator_type, e.g. "H100"); not in its key
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _options(self.params))
@@ -137,7 +139,7 @@ LEFT_OUT_OF_DEFAULT: dict[tuple[str, str], str] = {
     ("torchao", "smoothquant-w8a8"): "as w8a8, plus a calibration pass; see benchmarks/smoothquant_table.py",
 }
 
-ENTRY_KEYS = {"backend", "dtype", "quant", "params", "options", "override"}
+ENTRY_KEYS = {"backend", "dtype", "quant", "params", "options", "override", "accelerator"}
 OVERRIDE_KEYS = {"pattern", "quant", "params"}
 POLICY_KEYS = {"quant", "params", "override"}
 
@@ -171,13 +173,23 @@ def entry_from_dict(d: dict[str, Any], where: str) -> Entry:
 
     if d["backend"] not in BACKENDS:  # say which entry of the file holds the typo
         raise UserError(f"{where}: {BACKENDS.unknown_message(d['backend'])}")
-    for name in ("dtype", "quant"):
+    for name in ("dtype", "quant", "accelerator"):
         if name in d and not isinstance(d[name], str):
             raise FormatError(f"{where}: {name} must be a string")
     return Entry(backend=d["backend"], dtype=d.get("dtype", "fp32"), quant=d.get("quant", "none"),
                  params=_table(d.get("params", {}), f"{where}.params"),
                  options=_table(d.get("options", {}), f"{where}.options"),
-                 overrides=overrides_from(d.get("override", []), f"{where}.override"))
+                 overrides=overrides_from(d.get("override", []), f"{where}.override"),
+                 accelerator=d.get("accelerator") or None)
+
+
+def accelerators(entries: list[Entry]) -> dict[str, str]:
+    """Configuration label -> the accelerator its matrix entry asks for (only entries that name one).
+
+    >>> accelerators([Entry("torch", "bf16", accelerator="H100"), Entry("torch")])
+    {'torch/bf16': 'H100'}
+    """
+    return {e.label: e.accelerator for e in entries if e.accelerator}
 
 
 def overrides_from(value: Any, where: str) -> tuple[Override, ...]:

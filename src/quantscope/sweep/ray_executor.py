@@ -208,13 +208,15 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, accelerator_type: str | None = None, runner: str = RUNNER,
+    def __init__(self, address: str | None = None, accelerator_type: str | None = None,
+                 accelerators: dict[str, str] | None = None, runner: str = RUNNER,
                  runtime_env: dict[str, Any] | None = None, connect_timeout_s: float = 60.0,
                  unschedulable_after_s: float = 60.0, cancel_grace_s: float = 15.0, poll_s: float = 1.0) -> None:
         if importlib.util.find_spec("ray") is None:
             raise UserError(INSTALL_HINT)
         self.address = address
-        self.accelerator_type = accelerator_type
+        self.accelerator_type = accelerator_type  # every task's (--accelerator-type)
+        self.accelerators = dict(accelerators or {})  # configuration label -> its matrix entry's accelerator
         self.runner = runner
         self.runtime_env = runtime_env
         self.connect_timeout_s = connect_timeout_s
@@ -222,6 +224,12 @@ class RayExecutor:
         self.cancel_grace_s = cancel_grace_s
         self.poll_s = poll_s
         self._started_ray = False
+
+    def accelerator(self, job: Job) -> str | None:
+        """The accelerator type a job must run on: its matrix entry's, else --accelerator-type's."""
+        from quantscope.present.labels import spec_label
+
+        return self.accelerators.get(spec_label(job.spec), self.accelerator_type)
 
     @property
     def where(self) -> str:
@@ -298,7 +306,7 @@ class RayExecutor:
                 if not running:
                     break
                 for ref, job in list(running.items()):
-                    if any(fits(demands(job.spec, self.accelerator_type), r) for r in nodes):
+                    if any(fits(demands(job.spec, self.accelerator(job)), r) for r in nodes):
                         blocked.pop(ref, None)
                     elif time.monotonic() - blocked.setdefault(ref, time.monotonic()) > self.unschedulable_after_s:
                         ray.cancel(ref, force=True)
@@ -325,7 +333,7 @@ class RayExecutor:
             if job.reference_file not in shipped:
                 shipped[job.reference_file] = ray.put(Path(job.reference_file).read_bytes())
             reference = shipped[job.reference_file]
-        options = demands(job.spec, self.accelerator_type)
+        options = demands(job.spec, self.accelerator(job))
         return task.options(**options, max_retries=1, retry_exceptions=False).remote(
             job.spec.to_dict(), job.timeout_s, self.runner, reference,
             Path(job.reference_file or "reference.npz").name, job.is_reference)
@@ -358,7 +366,7 @@ class RayExecutor:
         return result
 
     def _unschedulable(self, job: Job) -> Result:
-        d = demands(job.spec, self.accelerator_type)
+        d = demands(job.spec, self.accelerator(job))
         asked = [f"{d['num_cpus']} CPU", *([f"{d['num_gpus']} GPU"] if d["num_gpus"] else []),
                  *(f"{k} {v:g}" for k, v in d["resources"].items()),
                  *([f"accelerator {d['accelerator_type']}"] if d.get("accelerator_type") else [])]
