@@ -257,3 +257,21 @@ def test_every_mapped_architecture_folds_without_changing_the_function(arch):
     obs.remove()
     smooth_groups(groups, obs, 0.5, static=False, selected=lambda n: True)
     assert rel_error(model, before, x) < 1e-5
+
+
+def test_naive_dynamic_w8a8_takes_no_calibration_pass_and_the_others_do():
+    from quantscope.backends.torchao.backend import apply_config
+
+    fed = []
+
+    def feed(config):
+        fed.append(config.method)
+
+    for method, params, needs in [("w8a8", {}, False), ("w8a8", {"activation": "static"}, True),
+                                  ("smoothquant-w8a8", {}, True)]:
+        config = config_from_spec(QuantSpec(method=method, params=tuple(params.items())), "torchao")
+        assert config.needs_data is needs
+        if not needs:  # converts without a batch: nothing observed, nothing needed
+            model = tiny_llama()
+            apply_config(config, model, None, None, feed)
+            assert fed == [] and torch.isfinite(logits(model, ids(1))).all()

@@ -39,6 +39,12 @@ class CalibratedConfig(QuantConfig):
     def calibration(self) -> CalibrationSpec:
         return CalibrationSpec(self.calib_samples, self.calib_seq_len, self.calib_source)
 
+    @property
+    def needs_data(self) -> bool:
+        """Whether this config's observers need the calibration batches (a variant may not: it is then
+        prepared and converted without them, and the run records no calibration)."""
+        return True
+
 
 class CalibratedHandler(Protocol):
     def prepare(self, config: Any, model: Any, spec: Any, select: Any) -> None:

@@ -79,12 +79,13 @@ def policy_configs(spec: RunSpec) -> tuple[list[QuantConfig], str | None]:
 
 def apply_config(config: QuantConfig, model: Any, spec: RunSpec, select: Any, feed: Any) -> dict[str, Any]:
     """One config on the modules `select` keeps: a plain handler at once, a calibrated one as
-    prepare -> feed() (the calibration batches through the model) -> convert."""
+    prepare -> feed() (the calibration batches through the model, when its variant needs them) -> convert."""
     handler = handler_for(config)
     if not is_calibrated(config):
         return handler(config, model, spec, select)
     handler.prepare(config, model, spec, select)
-    feed(config)
+    if config.needs_data:
+        feed(config)
     return handler.convert(config, model, spec, select)
 
 

@@ -44,6 +44,11 @@ class W8A8(TorchaoConfig, CalibratedConfig):
     def alpha_value(self) -> float | str | None:
         return None  # no smoothing
 
+    @property
+    def needs_data(self) -> bool:
+        """Static scales and smoothing scales come from calibration; naive dynamic W8A8 needs none."""
+        return self.activation == "static" or self.alpha_value is not None
+
 
 def _alpha(method: str, text: str) -> str:
     """"auto" or the float's shortest text: 0.50 and 0.5 are one config."""
