@@ -161,3 +161,18 @@ def test_claims_on_a_shared_store(pg_url):
         first.release("abc")
         assert second.claim("abc") is None
     assert sql(pg_url, "SELECT COUNT(*) FROM claims") == [(0,)]  # each released at close
+
+
+def test_report_on_postgresql_draws_on_every_core_and_keeps_its_connection(pg_url, tmp_path):
+    """report/html.py draws views in forked children while the parent holds the PostgreSQL connection:
+    a child that finalised what it inherited would close the parent's session under it (found by
+    benchmarks/store_scale.py: "cannot read store postgresql://…")."""
+    fixture = HERE.parent / "fixtures" / "store-d6b39fc.sqlite"
+    cli = [sys.executable, "-m", "quantscope.cli"]
+    copied = subprocess.run([*cli, "store", "copy", str(fixture), pg_url], capture_output=True, text=True)
+    assert copied.returncode == 0, copied.stderr
+    out = tmp_path / "r.html"
+    done = subprocess.run([*cli, "report", "--store", pg_url, "--out", str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 10_000 and "data:image/svg+xml;base64," in out.read_text()

@@ -110,23 +110,52 @@ def _draw(name: str) -> str:
 
 def _draw_all(names: list[str], rows: tuple) -> list[str]:
     """Draw the views on every core: drawing and writing the SVGs is most of a report's time (≈ 0.5 s CPU
-    a view here), and views are independent. Forked children inherit the rows (nothing to pickle but the
-    view's name and its SVG). Where fork is unavailable or unsafe (another thread is running: a Ray
-    driver's, a progress bar's), or for one view, they are drawn here in turn."""
-    import multiprocessing
+    a view here), and views are independent. Each forked child inherits the rows, draws every n-th view,
+    sends the SVGs back through a pipe and leaves with os._exit, so nothing it inherited is finalised: a
+    PostgreSQL connection the parent still holds would otherwise be closed under it (a pool's workers
+    exit normally and do close it). Every sample a view may read is read here first: a child must never
+    use the store's connection (samples are read lazily, store/stats.py), which is the parent's and not
+    safe across fork. A child that fails leaves its views to be drawn here. Where fork is
+    unavailable or unsafe (another thread is running: a Ray driver's, a progress bar's), or for one
+    view, they are drawn here in turn."""
     import os
+    import pickle
     import threading
-    from concurrent.futures import ProcessPoolExecutor
 
     global _ROWS
     _ROWS = rows
     try:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         workers = min(len(names), cores)
-        if workers < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        if workers < 2 or threading.active_count() > 1 or not hasattr(os, "fork"):
             return [_draw(name) for name in names]
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_draw, names))
+        for summary in [*rows[0], *([rows[2]] if rows[2] is not None else [])]:
+            for m in summary.result.measurements:
+                if getattr(m.samples, "deferred", False):
+                    m.samples.values  # noqa: B018 - read now, in the process that owns the connection
+        children = []
+        for k in range(1, workers):  # shares 1..n-1 in children, share 0 here
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: draw, send, leave without running any finaliser
+                code = 0
+                try:
+                    os.close(read)
+                    with os.fdopen(write, "wb") as out:
+                        pickle.dump({i: _draw(names[i]) for i in range(k, len(names), workers)}, out)
+                except BaseException:  # noqa: BLE001 - the parent draws this share itself
+                    code = 1
+                os._exit(code)
+            os.close(write)
+            children.append((pid, read))
+        drawn = {i: _draw(names[i]) for i in range(0, len(names), workers)}
+        for pid, read in children:
+            with os.fdopen(read, "rb") as f:
+                data = f.read()
+            _, status = os.waitpid(pid, 0)
+            if status == 0 and data:
+                drawn.update(pickle.loads(data))  # our own child's bytes, never a file's
+        return [drawn[i] if i in drawn else _draw(names[i]) for i in range(len(names))]
     finally:
         _ROWS = ()
 
