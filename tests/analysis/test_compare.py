@@ -138,3 +138,19 @@ def test_compare_cli_refusal_is_one_line_exit_2(tmp_path):
                              "--store", str(store), "--force"], capture_output=True, text=True, timeout=120)
     assert forced.returncode == 0, forced.stderr
     assert "warning:" in forced.stdout and "machine_id" in forced.stdout
+
+
+def test_welch_p_and_t_quantile_equal_scipy_stats():
+    """welch_p and t_quantile use scipy.special (scipy.stats costs seconds to import): the same numbers."""
+    import numpy as np
+    from scipy.stats import t, ttest_ind
+
+    from quantscope.analysis.compare import welch_p
+    from quantscope.metrics.stats import t_quantile
+
+    rng = np.random.default_rng(0)
+    for n_a, n_b, shift in [(2, 2, 0.1), (3, 10, 1.0), (5, 5, 0.0), (30, 4, 3.0)]:
+        a, b = rng.normal(10, 1, n_a), rng.normal(10 + shift, 2, n_b)
+        assert welch_p(a, b) == pytest.approx(ttest_ind(b, a, equal_var=False).pvalue, rel=1e-9)
+    for dof in (1, 2, 7, 30, 1000):
+        assert t_quantile(0.95, dof) == pytest.approx(t.ppf(0.975, dof), rel=1e-12)
