@@ -59,3 +59,12 @@ def test_ort_int8_bytes_follow_its_scheme():
     per_tensor = layout("ort", "int8", "fp32", shape, (("scheme", "dynamic"),))
     assert per_tensor.linear_bpw == 1 and per_tensor.key == "ort/int8-dynamic"  # another kernel, fitted apart
     assert layout("ort", "int8", "fp32", shape, (("scheme", "static"),)).linear_bpw == pytest.approx(1 + 5 / 576)
+
+
+@pytest.mark.parametrize(("backend", "quant", "stored_mib"), [
+    ("ort", "none", 621.1), ("ort", "int8", 252.4), ("ort", "int4", 188.3),
+    ("ortgenai", "none", 515.1), ("ortgenai", "int8", 254.4), ("ortgenai", "int4", 82.3)])
+def test_onnx_layouts_weigh_what_the_stored_graphs_of_the_bundled_model_weigh(backend, quant, stored_mib):
+    """The default sweep's stored weight sizes (MiB) on this 135M shape: within 3 %."""
+    smol = shape_from_config(config_for("smollm2-135m"))
+    assert layout(backend, quant, "fp32", smol).weight_bytes(smol) / 2**20 == pytest.approx(stored_mib, rel=0.03)
