@@ -12,6 +12,9 @@ from quantscope.analysis.summary import summarize
 from quantscope.present.columns import MODEL, RESULTS, STATUS, STATUS_REASON, natural_width, rich_table
 from quantscope.result import Result
 
+# said under the table: `sweep` and `compare` show speed ± 95 % CI, so the same row reads differently there
+SPREAD = "speed: mean ± SD of the repetitions (sweep and compare: ± 95% CI); quality ± SE"
+
 
 def results_table(rows: list[tuple[int, Result]], console: Console | None = None, wide: bool = False) -> None:
     """The table at the console's width (the columns that fit, numbers whole), or every column (`wide`)."""
@@ -20,6 +23,7 @@ def results_table(rows: list[tuple[int, Result]], console: Console | None = None
     if wide:
         console = Console(width=max(console.width, natural_width(RESULTS, summaries)), file=console.file)
         console.print(rich_table(RESULTS, summaries, "quantscope results (newest first)"))
+        console.print(SPREAD, highlight=False)
         return
     # compact: the status alone in the table, each reason on its own line below (words wrap there); one
     # model for every row is said once, in the title
@@ -27,6 +31,7 @@ def results_table(rows: list[tuple[int, Result]], console: Console | None = None
     columns = tuple(STATUS if c is STATUS_REASON else c for c in RESULTS if not (c is MODEL and len(models) == 1))
     title = "quantscope results (newest first)" + (f": {next(iter(models))}" if len(models) == 1 else "")
     console.print(rich_table(columns, summaries, title, console.width))
+    console.print(SPREAD, highlight=False)
     for s in summaries:
         if not s.ok:
             console.print(f"  run {s.run_id} {s.status}: {s.result.reason or ''}", highlight=False, markup=False)
