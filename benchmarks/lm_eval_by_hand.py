@@ -58,10 +58,12 @@ def main() -> None:
 
         with open_store(args.store, readonly=True) as st:
             stored = st.get(args.run).get(f"task:{args.task}:acc")
-        same = stored is not None and list(stored.samples) == mine
-        differ = [] if stored is None else [i for i, (a, b) in enumerate(zip(stored.samples, mine)) if a != b]
-        print(f"stored run {args.run}: acc {stored.value if stored else '-'}; per document "
-              f"{'identical' if same else f'DIFFERENT at documents {differ[:20]}'}")
+        if stored is None or len(stored.samples) != len(mine):
+            print(f"stored run {args.run}: no task:{args.task}:acc of {len(mine)} documents to compare with")
+            return
+        differ = [i for i, (a, b) in enumerate(zip(stored.samples, mine, strict=True)) if a != b]
+        print(f"stored run {args.run}: acc {stored.value}; per document "
+              f"{f'DIFFERENT at documents {differ[:20]}' if differ else 'identical'}")
 
 
 if __name__ == "__main__":
