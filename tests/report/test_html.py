@@ -122,6 +122,8 @@ def test_report_command_hardware_draws_projected_rows(tmp_path):
     text = out.read_text()
     assert '<th class="l">t4 (projected)</th>' in text
     assert ">Model size against each quantization&#39;s speed-up</h2>" in text
+    # one line says where the projections are, not one line per row and hardware above the views
+    assert text.count("PROJECTED on") == 1 and "PROJECTED on t4, h200, not measured" in text
 
 
 def test_a_store_of_two_models_gives_a_section_each_and_the_views_across_them(tmp_path):

@@ -63,10 +63,10 @@ def report_cmd(
             typer.echo(f"report: {path.resolve()} ({len(sections)} groups as sections)")
             return
         notes = chosen.lines()
-        if hardware:
-            from quantscope.commands.estimate import projected_beside_lines
-
-            notes += projected_beside_lines(chosen.rows, hardware, store)
+        if hw_ids:  # the figures themselves are in the views (hatched/hollow) and the decision matrix
+            notes.append(f"PROJECTED on {', '.join(hw_ids)}, not measured: drawn hatched or hollow with their "
+                         "intervals in the views and in the decision matrix's columns; `quantscope estimate` "
+                         "or `recommend --hardware` prints each row's projected figures")
         path = build_report(chosen.rows, out, baseline=baseline, goal=goal, constraints=constraints, notes=notes,
                             st=st, hardware=hw_ids)
     for line in chosen.lines():
