@@ -167,8 +167,8 @@ def test_ctrl_c_cancels_the_running_tasks_and_keeps_the_rows(cluster, store, tmp
 
     sent = []
 
-    def interrupt():
-        wait_for(lambda: len(marks(log, "start")) == 2, 60, "two running tasks")
+    def interrupt():  # once a task runs: after the lost-node test, Ray may count one bench slot only
+        wait_for(lambda: len(marks(log, "start")) >= 1, 60, "a running task")
         sent.append(time.monotonic())
         os.kill(os.getpid(), signal.SIGINT)
 
@@ -179,7 +179,7 @@ def test_ctrl_c_cancels_the_running_tasks_and_keeps_the_rows(cluster, store, tmp
     assert time.monotonic() - sent[0] < 20  # cancelled, not waited for (each task would take 60 s)
     # every job handed out (one per bench slot Ray counts; a node removed by the test before may still
     # count until Ray marks it dead) is an interrupted row, stored once; the rest were never started
-    assert {r.result.status for r in outcome.rows} == {"interrupted"} and 2 <= len(outcome.rows) < len(work)
+    assert {r.result.status for r in outcome.rows} == {"interrupted"} and 1 <= len(outcome.rows) < len(work)
     assert len(store.results()) == len(outcome.rows)
     # the measuring processes (own sessions, like the isolated worker) were killed, not left running
     pids = [int(f.read_text().split()[2]) for f in log.glob("*.start")]
