@@ -101,12 +101,10 @@ def local_projection(st, machine_id: str, threads: int | None):
     from quantscope.env import physical_cores
     from quantscope.hardware.calibrate import build_calibration
     from quantscope.hardware.catalog import local_hardware
-    from quantscope.hardware.observations import cached_peaks
 
-    n = threads or physical_cores()
-    hw = local_hardware(n)
+    hw = local_hardware(threads or physical_cores())  # its peaks are the GEMM cache's: not read twice
     return hw, build_calibration(st.results(status="ok", machine_id=machine_id, limit=200), machine_id,
-                                 cached_peaks(machine_id, n))
+                                 dict(hw.peak_flops))
 
 
 def guess_durations(st, steps: list[Step], machine_id: str, local=local_projection) -> set[int]:
