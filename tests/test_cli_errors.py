@@ -45,6 +45,7 @@ BAD = [
     (["run", "--model", "synthetic:tiny-llama", "--timeout", "-1"], ["--timeout", "got -1"]),
     (["sweep", "--model", "synthetic:tiny-llama", "--timeout", "nan"], ["--timeout", "got nan"]),
     (["run", "--model", "synthetic:tiny-llama", "--gen-tokens", "0"], ["gen_tokens must be >= 1"]),
+    (["sweep", "--model", "synthetic:tiny-llama", "--device", "tpu"], ["device 'tpu'", "cpu, cuda"]),
 ]
 
 

@@ -47,6 +47,7 @@ def sweep_cmd(
     max_seconds: Annotated[float, Opt(help="Stop repeating after this long (run: 30).")] = SWEEP_MAX_SECONDS,
     ci_target: Annotated[float, Opt(help="Stop when the 95% CI half-width of decode t/s <= this x mean.")] = 0.02,
     threads: Annotated[int | None, Opt(help="Compute threads (default: the runtime's).")] = None,
+    device: Annotated[str, Opt(help="cpu | cuda (every row of the sweep).")] = "cpu",
     quality: Annotated[bool, Opt("--quality/--no-quality", help="Perplexity and KLD pass.")] = True,
     recipe: Annotated[str, Opt(help="Perplexity recipe: llama | gptq.")] = "llama",
     ctx: Annotated[int | None, Opt(help="Context of the quality pass (default: the recipe's).")] = None,
@@ -132,7 +133,7 @@ def sweep_cmd(
                             threads=threads)
     base = base_spec(model, model_flags, workload, quality=quality, recipe=recipe, ctx=ctx,
                      quality_tokens=quality_tokens, text=quality_text(text_file, dataset), seed=seed,
-                     tasks=TaskSpec.parse(tasks, task_limit))
+                     device=device, tasks=TaskSpec.parse(tasks, task_limit))
     specs = sweep_specs(base, matrix, backend or [], quant or [], dtype or [])
     # cheap checks (paths, pickle, headers, the model's context) give a one-line error before any work
     check_fits(base, resolve(base.model))

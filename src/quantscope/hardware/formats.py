@@ -118,10 +118,13 @@ def _torchao(quant: str, dtype: str, params: dict, shape: Any) -> Layout:
     table: dict[str, tuple[float, str]] = {
         "int8-weight-only": (1 + row, dtype),
         "int8-dynamic": (1 + row, "int8"),
+        # methods/smoothquant: the same int8 weights per row and int8 matmuls; smoothing moves no bytes
+        "w8a8": (1 + row, "int8"),
+        "smoothquant-w8a8": (1 + row, "int8"),
         # bf16 scale + bf16 zero per group; tinygemm (_weight_int4pack_mm) takes bf16 activations only
         "int4-weight-only": (0.5 + 2 * 2 / (group or 64), "bf16"),
         "float8-dynamic": (1 + 4 / shape.hidden, "fp8"),
-        "float8-weight-only": (1 + 4 / shape.hidden, "fp8"),
+        "float8-weight-only": (1 + 4 / shape.hidden, dtype),  # dequantized for a matmul in the run's dtype
         # intx keeps 1-8 bit values unpacked in int8 bytes, plus a scale (and zero) per group
         "intx-weight-only": (1 + (d + 1) / (group or shape.hidden), dtype),
         "int8-dynamic-intx": (1 + (d + 1) / (group or shape.hidden), "int8"),

@@ -35,13 +35,14 @@ def seed_random_weights(model: Any, seed: int) -> None:
     """Synthetic models: N(0, 0.02) weights, norms at 1 (shapes matter for speed, values do not)."""
     import torch
 
-    gen = torch.Generator().manual_seed(seed)
+    gens: dict[Any, Any] = {}  # one generator per device the parameters live on (CPU values as before)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.ndim == 1:
                 p.fill_(1.0 if "norm" in name else 0.0)
             else:
-                noise = torch.empty(p.shape, dtype=torch.float32).normal_(0.0, 0.02, generator=gen)
+                gen = gens.setdefault(p.device, torch.Generator(device=p.device).manual_seed(seed))
+                noise = torch.empty(p.shape, dtype=torch.float32, device=p.device).normal_(0.0, 0.02, generator=gen)
                 p.copy_(noise.to(p.dtype))
 
 
@@ -91,9 +92,13 @@ class TorchBackend:
         if artifact.format == "synthetic":
             cfg = dict(artifact.config)
             config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
-            model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+            import torch
+
+            # Built where it runs: an 8B model initialised and seeded on the CPU first takes minutes.
+            with torch.device(self.device):
+                model = AutoModelForCausalLM.from_config(config, dtype=dtype)
             seed_random_weights(model, spec.seed)
-            return model.to(self.device)
+            return model
         path = artifact.path
         if artifact.format == "gguf":
             from quantscope.models.materialize import hf_from_gguf_isolated
