@@ -1,8 +1,9 @@
 """How far to trust a projection: project every measured row from the others and print the error.
 
 1. This machine (and any other in the store): every ok row of STORE is projected onto its own machine
-   by a calibration fitted WITHOUT that row (leave-one-row-out), from the row's shape, format and the
-   machine's measured bandwidth. Each row's decode and prefill error, then the median |error|.
+   by a calibration fitted WITHOUT that row (leave-one-row-out) from the store's other rows and the
+   published GPU data (as `estimate` calibrates), from the row's shape, format and the machine's
+   measured bandwidth (a GPU row: its catalog entry's). Each row's decode and prefill error, then the median |error|.
 2. The published GPU data (hardware/published.toml): leave one GPU out at a time, i.e. project every
    published row of a GPU from the other GPUs' data only (the case of a GPU we have no data for),
    and leave one row out within the full set (the intervals `estimate` prints come from these).
@@ -34,7 +35,7 @@ def med_abs(values: list[float]) -> str:
 def store_part(path: Path) -> None:
     from quantscope.env import fingerprint, physical_cores
     from quantscope.hardware.calibrate import Calibration
-    from quantscope.hardware.observations import cached_peaks, store_observations
+    from quantscope.hardware.observations import cached_peaks, published_observations, store_observations
     from quantscope.store import Store
 
     with Store(path, readonly=True) as st:
@@ -47,7 +48,8 @@ def store_part(path: Path) -> None:
         print(f"   skipped {line}")
     if not obs:
         return
-    errs = Calibration(obs).loo_errors()
+    # as `estimate` calibrates: the published GPU rows beside the store's (only store rows are left out)
+    errs = [e for e in Calibration(obs + published_observations()).loo_errors() if e["obs"].run_id is not None]
     print(f"{'run':>5} {'runtime':<16} {'format':<30} {'model':<22} {'decode t/s':>10} {'err':>8} "
           f"{'prefill t/s':>11} {'err':>8} {'lvl':>3} {'weights: ours/stored':>21}")
     for e in errs:
@@ -86,7 +88,7 @@ def published_part() -> None:
         logs = []
         for o in (o for o in obs if o.hw == gpu):
             eff = rest.point(o.hw, o.kind, o.runtime, o.fmt)
-            t = predict_step(o.decode_bytes, o.decode_flops, o.bandwidth_Bps, o.peak_flops, eff, "decode")
+            t = predict_step(o.decode_bytes, o.decode_flops, o.bandwidth_Bps, o.peak_flops, eff, "decode", o.layers)
             logs.append(math.log(o.decode_s / t.seconds))
             print(f"   {gpu:<15} {o.runtime:<9} {o.fmt:<28} {o.model:<11} err {pct(logs[-1]):>7}  level {eff.level}")
         all_logo += logs

@@ -36,18 +36,26 @@ def compared(name: str) -> bool:
     return any(name == c or name.startswith(c + ".") for c in COMPARED)
 
 
+def _fields(r: Result) -> dict[str, Any]:
+    """The key fields that must match, flattened. Without a quality pass its recipe fields say
+    nothing about the row (a sweep stores 2048 scored tokens, `run` 16384): they are left out."""
+    fields = {k: v for k, v in flat(r.spec.key()).items() if not compared(k)}
+    if not r.spec.quality.enabled:
+        fields = {k: v for k, v in fields.items() if k == "quality.enabled" or not k.startswith("quality.")}
+    return fields
+
+
 def context(r: Result) -> tuple[tuple[str, str], ...]:
     """The key fields that must match for two rows to compare, plus the machine, as a hashable tuple."""
-    fields = {k: repr(v) for k, v in flat(r.spec.key()).items() if not compared(k)}
+    fields = {k: repr(v) for k, v in _fields(r).items()}
     fields["machine_id"] = r.env.machine_id
     return tuple(sorted(fields.items()))
 
 
 def differences(a: Result, b: Result) -> list[tuple[str, Any, Any]]:
     """(field, value in a, value in b) for each non-compared key field (and the machine) that differs."""
-    fa, fb = flat(a.spec.key()), flat(b.spec.key())
-    out = [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb))
-           if not compared(k) and fa.get(k) != fb.get(k)]
+    fa, fb = _fields(a), _fields(b)
+    out = [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
     if a.env.machine_id != b.env.machine_id:
         out.append(("machine_id", a.env.machine_id, b.env.machine_id))
     return out

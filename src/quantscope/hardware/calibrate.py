@@ -3,11 +3,16 @@
 One efficiency constant per GPU is wrong: gpt-fast on an A100 reaches 68 % of peak bandwidth at
 bf16, 52 % at int8 and 42 % at int4 (FACTS.md). So every measured decode step is read as
 
-    step_s = bytes / (bandwidth * eta[format]) + overhead[runtime]          (decode)
-    prefill_s = FLOPs / (peak * kappa[format]) + overhead_prefill[runtime]  (prefill)
+    step_s = bytes / (bandwidth * eta[format]) + layers * overhead[format]          (decode)
+    prefill_s = FLOPs / (peak * kappa[format]) + layers * overhead_prefill[runtime]  (prefill)
 
-fitted per (hardware, runtime): eta and kappa per format, the overheads shared by the runtime's
-formats (identified only when one format was measured at two or more model sizes; otherwise 0).
+fitted per (hardware, runtime): eta and kappa per format. The overhead is host time per layer
+(Python, dispatch, kernel launches), which is what an eager runtime spends beyond the roofs: on an
+H200 (docs/measurements/h200-2026-11-30.md) HF eager bf16 spent 0.62 ms per layer per step at 1B
+and 0.65 at 8B, torchao's dynamic int8 ~8-9 ms, float8-dynamic 4.0 at both sizes, while the GPU
+was busy 5-36 % of the step. A format measured at two or more model sizes gets its own per-layer
+overhead; the others share the runtime's (identified when some format spans sizes; otherwise 0, or
+borrowed from other runtimes on the same kind of hardware, and said so).
 Observations (hardware/observations.py) come from the store's ok rows (this machine and any other,
 keyed by machine id) and from published.toml (GPUs, one cited source per row).
 
@@ -50,8 +55,8 @@ LEVEL_TEXT = {
 class Efficiency:
     eta: float  # achieved share of the bandwidth roof
     kappa: float  # achieved share of the compute roof
-    decode_overhead_s: float
-    prefill_overhead_s: float
+    decode_overhead_s: float  # host time per layer per decode step
+    prefill_overhead_s: float  # per layer per prefill
     level: int
     prefill_level: int
     n: int  # observations behind eta
@@ -74,22 +79,25 @@ def _distinct(xs: list[float]) -> bool:
     return len(xs) >= 2 and max(xs) > 1.3 * min(xs)
 
 
-def fit_overhead(points: list[tuple[str, float, float]]) -> float:
-    """Shared intercept o of y = k[fmt] * x + o (least squares on relative error), or 0 when no format
-    was measured at two clearly different x, or when the fit says o < 0."""
-    by_fmt: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for fmt, x, y in points:
-        by_fmt[fmt].append((x, y))
-    if not any(_distinct([x for x, _ in v]) for v in by_fmt.values()):
+Point = tuple[str, float, float, int]  # (format, roof time x, measured time y, layers)
+
+
+def fit_overhead(points: list[Point]) -> float:
+    """Shared per-layer overhead o of y = k[fmt] * x + L * o (least squares on relative error), or 0
+    when no format was measured at two clearly different x, or when the fit says o < 0."""
+    by_fmt: dict[str, list[float]] = defaultdict(list)
+    for fmt, x, _, _ in points:
+        by_fmt[fmt].append(x)
+    if not any(_distinct(v) for v in by_fmt.values()):
         return 0.0
     import numpy as np
 
     fmts = sorted(by_fmt)
     rows, rhs = [], []
-    for fmt, x, y in points:
+    for fmt, x, y, layers in points:
         row = [0.0] * (len(fmts) + 1)
         row[fmts.index(fmt)] = x / y
-        row[-1] = 1.0 / y
+        row[-1] = layers / y
         rows.append(row)
         rhs.append(1.0)
     sol, *_ = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)
@@ -97,10 +105,25 @@ def fit_overhead(points: list[tuple[str, float, float]]) -> float:
     return o if o > 0 and all(s > 0 for s in sol[:-1]) else 0.0
 
 
-def _share(points: list[tuple[float, float]], overhead: float) -> float | None:
-    """Median achieved share x / (y - overhead) over the points where the overhead leaves time."""
-    shares = [x / (y - overhead) for x, y in points if y - overhead > 0.1 * y]
+def _share(points: list[tuple[float, float, int]], overhead: float) -> float | None:
+    """Median achieved share x / (y - L * overhead) over the points where the overhead leaves time."""
+    shares = [x / (y - n * overhead) for x, y, n in points if y - n * overhead > 0.1 * y]
     return statistics.median(shares) if shares else None
+
+
+def format_line(points: list[tuple[float, float, int]]) -> tuple[float, float] | None:
+    """(eta, per-layer overhead) of one format measured at two or more clearly different sizes:
+    y = x / eta + L * o by least squares on relative error; None when the sizes do not separate
+    the two terms or the fit is not physical (eta <= 0 or o < 0)."""
+    if not _distinct([x for x, _, _ in points]):
+        return None
+    import numpy as np
+
+    a = np.array([[x / y, n / y] for x, y, n in points])
+    if np.linalg.matrix_rank(a) < 2:
+        return None
+    (k, o), *_ = np.linalg.lstsq(a, np.ones(len(points)), rcond=None)
+    return (1.0 / float(k), float(o)) if k > 0 and o >= 0 else None
 
 
 @dataclass
@@ -110,43 +133,62 @@ class GroupFit:
     eta: dict[str, float] = field(default_factory=dict)
     kappa: dict[str, float] = field(default_factory=dict)
     n: dict[str, int] = field(default_factory=dict)
-    decode_overhead_s: float = 0.0
+    decode_overhead_s: float = 0.0  # per layer, shared by the formats without their own
     prefill_overhead_s: float = 0.0
     overhead_identified: bool = False
     shared: tuple[float, float] | None = None  # (eta, overhead) of one line through all formats' steps
+    format_overhead: dict[str, float] = field(default_factory=dict)  # per layer, formats measured at 2+ sizes
+    anchored: dict[str, int] = field(default_factory=dict)  # formats whose share came from compiled runtimes (n)
+
+    def overhead(self, fmt: str) -> float:
+        return self.format_overhead.get(fmt, self.decode_overhead_s)
 
 
-def shared_line(points: list[tuple[str, float, float]]) -> tuple[float, float] | None:
-    """One share and one overhead for every format of a runtime: y = x / eta + o by least squares on
-    relative error. What a missing format falls back to (level 2): it adapts between bandwidth-bound
-    (o ~ 0) and overhead-bound (eta large, o ~ the step time) runtimes. None when x does not vary."""
-    xs = [x for _, x, _ in points]
+def shared_line(points: list[Point]) -> tuple[float, float] | None:
+    """One share and one per-layer overhead for every format of a runtime: y = x / eta + L * o by least
+    squares on relative error. What a missing format falls back to (level 2): it adapts between
+    bandwidth-bound (o ~ 0) and overhead-bound (eta large, o ~ the step time) runtimes. None when x
+    does not vary."""
+    xs = [x for _, x, _, _ in points]
     if not _distinct(xs):
         return None
     import numpy as np
 
-    a = np.array([[x / y, 1.0 / y] for _, x, y in points])
+    a = np.array([[x / y, n / y] for _, x, y, n in points])
     (k, o), *_ = np.linalg.lstsq(a, np.ones(len(points)), rcond=None)
     if k <= 0:
         return None
     if o < 0:  # no overhead: refit the share alone
-        k, o = statistics.median(y / x for _, x, y in points), 0.0
+        k, o = statistics.median(y / x for _, x, y, _ in points), 0.0
     return 1.0 / float(k), float(o)
+
+
+def compiled(runtime: str) -> bool:
+    """Runtimes whose host overhead per step is small (torch.compile'd, or gpt-fast, which always
+    compiles): their fitted bandwidth share is the kernels' own."""
+    return runtime == "gpt-fast" or runtime.endswith("+compile")
 
 
 def fit_group(obs: list[Obs], borrowed_overhead_s: float = 0.0) -> GroupFit:
     """Shares per format and the runtime's overheads; an overhead the data cannot identify is
     `borrowed_overhead_s` (the median identified on this kind of hardware), and the group says so."""
-    dec = [(o.fmt, o.decode_x, o.decode_s) for o in obs if o.decode_s]
-    pre = [(o.fmt, o.prefill_x, o.prefill_s) for o in obs if o.prefill_s]
+    dec = [(o.fmt, o.decode_x, o.decode_s, o.layers) for o in obs if o.decode_s]
+    pre = [(o.fmt, o.prefill_x, o.prefill_s, o.layers) for o in obs if o.prefill_s]
     own = fit_overhead(dec)
     g = GroupFit(decode_overhead_s=own or borrowed_overhead_s, prefill_overhead_s=fit_overhead(pre),
                  overhead_identified=own > 0, shared=shared_line(dec))
     for fmt in {o.fmt for o in obs}:
-        e = _share([(x, y) for f, x, y in dec if f == fmt], g.decode_overhead_s)
-        k = _share([(x, y) for f, x, y in pre if f == fmt], g.prefill_overhead_s)
+        mine = [(x, y, n) for f, x, y, n in dec if f == fmt]
+        line = format_line(mine)
+        if line is not None:
+            g.eta[fmt], g.format_overhead[fmt] = line
+            g.n[fmt] = len(mine)
+            e = None
+        else:
+            e = _share(mine, g.decode_overhead_s)
+        k = _share([(x, y, n) for f, x, y, n in pre if f == fmt], g.prefill_overhead_s)
         if e is not None:
-            g.eta[fmt], g.n[fmt] = e, sum(1 for f, _, _ in dec if f == fmt)
+            g.eta[fmt], g.n[fmt] = e, len(mine)
         if k is not None:
             g.kappa[fmt] = k
     return g
@@ -171,7 +213,36 @@ class Calibration:
                               if f.overhead_identified and self.kind.get(hw) == self.kind.get(key[0])]
                 if identified:
                     self.fits[key] = fit_group(groups[key], statistics.median(identified))
+        self._anchor(groups)
         self._q: dict[str, dict[int, float]] | None = None
+
+    def _anchor(self, groups: dict[tuple[str, str], list[Obs]]) -> None:
+        """An eager runtime's format measured at one size cannot split its step into bytes and host
+        time. Its bandwidth share is then the kernels' share that compiled runtimes reached for the
+        format (or its family) on the same kind of hardware, and the rest of each measured step is
+        its per-layer overhead, which then scales with the layers of the model projected. Without
+        compiled data for the format, the share is the median of this runtime's own formats that were
+        measured at two sizes here (the same kernels' library on the same hardware)."""
+        refs: dict[tuple[str | None, str], list[float]] = defaultdict(list)
+        for (hw, rt), g in self.fits.items():
+            if compiled(rt):
+                for fmt, eta in g.eta.items():
+                    refs[(self.kind.get(hw), fmt)].append(eta)
+        for (hw, rt), g in self.fits.items():
+            if compiled(rt):
+                continue
+            kind = self.kind.get(hw)
+            lines = [g.eta[f] for f in g.format_overhead]
+            for fmt in [f for f in g.eta if f not in g.format_overhead]:
+                etas = refs.get((kind, fmt)) or [e for (k, f), v in refs.items()
+                                                 if k == kind and family(f) == family(fmt) for e in v] or lines
+                if not etas:
+                    continue
+                eta = statistics.median(etas)
+                rest = [(o.decode_s - o.decode_x / eta) / o.layers for o in groups[(hw, rt)]
+                        if o.fmt == fmt and o.decode_s]
+                if rest and min(rest) > 0:
+                    g.eta[fmt], g.format_overhead[fmt], g.anchored[fmt] = eta, statistics.median(rest), len(etas)
 
     def _pool(self, kind: str, want) -> list[tuple[float, float, float, float]]:
         """(eta, kappa or nan, decode overhead, prefill overhead) of fitted formats matching `want`."""
@@ -181,7 +252,7 @@ class Calibration:
                 continue
             for fmt, eta in g.eta.items():
                 if want(hw, rt, fmt):
-                    out.append((eta, g.kappa.get(fmt, math.nan), g.decode_overhead_s, g.prefill_overhead_s))
+                    out.append((eta, g.kappa.get(fmt, math.nan), g.overhead(fmt), g.prefill_overhead_s))
         return out
 
     def point(self, hw: str, kind: str, runtime: str, fmt: str) -> Efficiency:
@@ -193,10 +264,14 @@ class Calibration:
             plevel = 0
             if kappa is None:
                 kappa, plevel = self._kappa_fallback(hw, kind, runtime, fmt, g)
-            if not g.overhead_identified and g.decode_overhead_s:
-                notes.append(f"per-step overhead borrowed: {g.decode_overhead_s * 1e3:.2g} ms (this runtime "
+            if fmt in g.anchored:
+                notes.append(f"one model size measured: bandwidth share {g.eta[fmt]:.2f} from {g.anchored[fmt]} "
+                             f"fit(s) of compiled runtimes' {fmt} or of this runtime's formats measured at two "
+                             f"sizes; the rest of the step is host overhead {g.overhead(fmt) * 1e3:.2g} ms/layer")
+            elif not g.overhead_identified and g.decode_overhead_s and fmt not in g.format_overhead:
+                notes.append(f"per-layer overhead borrowed: {g.decode_overhead_s * 1e3:.2g} ms (this runtime "
                              "was measured at one model size only)")
-            return Efficiency(g.eta[fmt], kappa, g.decode_overhead_s, g.prefill_overhead_s, 0, plevel, g.n[fmt],
+            return Efficiency(g.eta[fmt], kappa, g.overhead(fmt), g.prefill_overhead_s, 0, plevel, g.n[fmt],
                               tuple(notes))
         same = (1, lambda h, r, f: r == runtime and f == fmt, f"{runtime} {fmt} measured on other {kind} hardware")
         wider = ((3, lambda h, r, f: f == fmt, f"no {runtime} data on {kind} hardware: {fmt} as other runtimes ran it"),
@@ -229,15 +304,15 @@ class Calibration:
         return Efficiency(PRIOR_ETA, PRIOR_KAPPA, o_dec, 0.0, 4, 4, 0, tuple(notes))
 
     def borrowed_overhead(self, kind: str, notes: list[str]) -> float:
-        """A runtime without its own overhead fit borrows the median fitted per-step overhead on this kind
+        """A runtime without its own overhead fit borrows the median fitted per-layer overhead on this kind
         of hardware (0 when none was identified): optimistic for eager runtimes, said in a note."""
         fitted = [g.decode_overhead_s for (hw, _), g in self.fits.items()
                   if self.kind.get(hw) == kind and g.overhead_identified]
         if not fitted:
-            notes.append("per-step overhead unknown: 0 assumed (optimistic, most for small models)")
+            notes.append("per-layer overhead unknown: 0 assumed (optimistic, most for small models)")
             return 0.0
         o = statistics.median(fitted)
-        notes.append(f"per-step overhead borrowed from other runtimes' fits: {o * 1e3:.2g} ms (optimistic for "
+        notes.append(f"per-layer overhead borrowed from other runtimes' fits: {o * 1e3:.2g} ms (optimistic for "
                      "eager runtimes)")
         return o
 
@@ -274,10 +349,11 @@ class Calibration:
             eff = rest.point(o.hw, o.kind, o.runtime, o.fmt)
             dec = pre = None
             if o.decode_s:
-                t = predict_step(o.decode_bytes, o.decode_flops, o.bandwidth_Bps, o.peak_flops, eff, "decode")
+                t = predict_step(o.decode_bytes, o.decode_flops, o.bandwidth_Bps, o.peak_flops, eff, "decode", o.layers)
                 dec = math.log(o.decode_s / t.seconds)  # > 0: projected faster than measured
             if o.prefill_s:
-                t = predict_step(o.prefill_bytes, o.prefill_flops, o.bandwidth_Bps, o.peak_flops, eff, "prefill")
+                t = predict_step(o.prefill_bytes, o.prefill_flops, o.bandwidth_Bps, o.peak_flops, eff, "prefill",
+                                 o.layers)
                 pre = math.log(o.prefill_s / t.seconds)
             out.append({"obs": o, "decode_log_err": dec, "prefill_log_err": pre, "level": eff.level,
                         "prefill_level": eff.prefill_level, "notes": eff.notes})
@@ -307,16 +383,18 @@ class Calibration:
 
 
 def predict_step(bytes_: float, flops: float, bandwidth_Bps: float, peak: float, eff: Efficiency,
-                 phase: str) -> roofline.PhaseTime:
-    """Roofline time of one decode step or one whole prefill with the fitted shares and overhead.
+                 phase: str, layers: int) -> roofline.PhaseTime:
+    """Roofline time of one decode step or one whole prefill of a `layers`-layer model with the fitted
+    shares and per-layer overhead.
 
     A decode step is matrix-vector work: its fitted bandwidth share already absorbs every
     inefficiency, so its compute roof is the full peak (it binds only at large batches); the compute
     share fitted on prefills (matrix-matrix work) applies to prefills.
     """
     if phase == "decode":
-        return roofline.phase_time(bytes_, flops, bandwidth_Bps, peak, eff.eta, 1.0, eff.decode_overhead_s)
-    return roofline.phase_time(bytes_, flops, bandwidth_Bps, peak, eff.eta, eff.kappa, eff.prefill_overhead_s)
+        return roofline.phase_time(bytes_, flops, bandwidth_Bps, peak, eff.eta, 1.0, layers * eff.decode_overhead_s)
+    return roofline.phase_time(bytes_, flops, bandwidth_Bps, peak, eff.eta, eff.kappa,
+                               layers * eff.prefill_overhead_s)
 
 
 def build_calibration(rows: list[tuple[int, Any]] | None, machine_id: str | None = None,

@@ -42,6 +42,7 @@ class Obs:
     run_id: int | None = None
     measured_weight_bytes: float | None = None
     computed_weight_bytes: float | None = None
+    layers: int = 1  # transformer blocks: the per-layer overhead's multiplier
 
     @property
     def decode_x(self) -> float:
@@ -61,8 +62,11 @@ class Obs:
 
 
 def runtime_of(spec: Any) -> str:
-    """The runtime a stored run measured: its backend, plus +compile when torch.compile was on."""
-    return spec.backend + ("+compile" if spec.option("compile") else "")
+    """The runtime a stored run measured: its backend, plus +compile when torch.compile was on and
+    -no-kv when it ran without a KV cache (ONNX Runtime's kv_cache=false re-reads the whole sequence
+    each step: the same bytes of weights, another runtime's cost per step)."""
+    return spec.backend + ("+compile" if spec.option("compile") else "") + (
+        "-no-kv" if spec.option("kv_cache") is False else "")
 
 
 def observation(*, hw: str, kind: str, runtime: str, shape: Any, lay: Any, batch: int, prompt: int,
@@ -77,7 +81,7 @@ def observation(*, hw: str, kind: str, runtime: str, shape: Any, lay: Any, batch
         prefill_flops=roofline.prefill_flops(shape, batch, prompt, lay.all_logits),
         prefill_bytes=roofline.prefill_bytes(shape, lay, batch, prompt),
         decode_tps=decode_tps, prefill_tps=prefill_tps, source=source,
-        computed_weight_bytes=float(lay.weight_bytes(shape)), **extra,
+        computed_weight_bytes=float(lay.weight_bytes(shape)), layers=shape.layers, **extra,
     )
 
 

@@ -106,10 +106,11 @@ def project(shape: Any, hw: Hardware, backend: str, quant: str, dtype: str, para
     eff: Efficiency = calibration.efficiency(target_key(hw, machine_id), hw.kind, runtime or backend, lay.key)
     mean_ctx = (prompt + context) // 2  # decode steps attend to prompt..context tokens: the mean
     dec = predict_step(roofline.decode_bytes(shape, lay, batch, mean_ctx),
-                       roofline.decode_flops(shape, batch, mean_ctx), hw.bandwidth_Bps, peak, eff, "decode")
+                       roofline.decode_flops(shape, batch, mean_ctx), hw.bandwidth_Bps, peak, eff, "decode",
+                       shape.layers)
     pre = predict_step(roofline.prefill_bytes(shape, lay, batch, prompt),
                        roofline.prefill_flops(shape, batch, prompt, lay.all_logits), hw.bandwidth_Bps, peak,
-                       eff, "prefill")
+                       eff, "prefill", shape.layers)
     p.decode_tps = batch / dec.seconds
     p.decode_tps_low, p.decode_tps_high = _interval(p.decode_tps, eff.q_decode)
     p.token_latency_s = dec.seconds
@@ -127,7 +128,8 @@ def project(shape: Any, hw: Hardware, backend: str, quant: str, dtype: str, para
         f"KV cache {lay.kv_bytes:g} bytes/value at context {context}; decode at mean context {mean_ctx}",
         f"runtime reserve {hw.reserve_bytes / 2**30:.2g} GiB (assumption, not a datasheet figure)",
         f"bandwidth {hw.bandwidth_Bps / 1e9:.0f} GB/s x share {eff.eta:.2f}; {lay.compute} peak "
-        f"{peak / 1e12:.3g} TFLOP/s x share {eff.kappa:.2f}; overhead {eff.decode_overhead_s * 1e3:.2g} ms/step",
+        f"{peak / 1e12:.3g} TFLOP/s x share {eff.kappa:.2f}; overhead {eff.decode_overhead_s * 1e3:.2g} ms/layer "
+        f"x {shape.layers} layers = {dec.overhead_s * 1e3:.2g} ms/step",
     ]
     if price_per_hour is not None:
         p.cost_per_mtok = price_per_hour / (p.decode_tps * 3600) * 1e6

@@ -128,6 +128,16 @@ def _gpu(name: str, digits: int = 3) -> Callable[[Summary], str]:
     return value
 
 
+def _gpu_memory(s: Summary) -> str:
+    """The run's own GPU memory: NVML's per-process figure (what nvidia-smi shows, the CUDA context
+    included), else torch's reserved peak; peak RSS beside it is host memory only."""
+    for name in ("nvml_process_bytes", "torch_max_reserved_bytes"):
+        m = s.result.get(name)
+        if m is not None and m.samples:
+            return fmt_mib(m.value)
+    return NONE
+
+
 def _task_acc(s: Summary) -> str:
     """lm-eval accuracy per task, ± its SE: `quantscope_cloze 41.5 ± 3.5` (several joined by "; ")."""
     from quantscope.quality.tasks.outcomes import accuracy, task_results
@@ -180,6 +190,7 @@ ENERGY = Column("energy", "J/token", _energy, lambda s: f"N={s.energy.n}" if s.e
 TIMED_RSS = Column("RSS timed work", "MiB", _timed_rss, higher_is_better=False, optional=True)
 OTHERS_CPU = Column("others' CPU", "cores", _others_cpu, _contended, "mean over the timed work",
                     higher_is_better=False, optional=True)
+GPU_MEM = Column("GPU memory", "MiB", _gpu_memory, higher_is_better=False, optional=True)
 GPU_UTIL = Column("GPU busy mean / peak", "%", _gpu("gpu_util_pct"), higher_is_better=None, optional=True)
 GPU_MEM_UTIL = Column("GPU memory busy mean / peak", "%", _gpu("gpu_mem_util_pct"), optional=True)
 GPU_POWER = Column("GPU power mean / peak", "W", _gpu("gpu_power_w"), higher_is_better=False, optional=True)
@@ -190,10 +201,10 @@ STARTED = Column("started (UTC)", "", lambda s: s.result.started_at.replace("+00
 RUN_TIME = Column("run time", "s", lambda s: f"{s.result.duration_s:.1f}")
 
 # The views. A view that compares against a baseline adds its factory-made columns (see below).
-RESULTS = (RUN, MODEL, CONFIG, DEVICE, STATUS_REASON, DECODE_SD, PREFILL_SD, TTFT_SD, PEAK_RSS, WEIGHTS, PPL,
-           KLD, STARTED)
-REPORT = (RUN, CONFIG, STATUS, DECODE_CI_N, PREFILL_CI_N, TTFT_CI_N, TOKEN_P50_P99, PEAK_RSS, TIMED_RSS, WEIGHTS,
-          FILE, PPL, KLD, TOP1, TASK_ACC, OTHERS_CPU, RUN_TIME)
+RESULTS = (RUN, MODEL, CONFIG, DEVICE, STATUS_REASON, DECODE_SD, PREFILL_SD, TTFT_SD, PEAK_RSS, GPU_MEM, WEIGHTS,
+           PPL, KLD, STARTED)
+REPORT = (RUN, CONFIG, STATUS, DECODE_CI_N, PREFILL_CI_N, TTFT_CI_N, TOKEN_P50_P99, PEAK_RSS, TIMED_RSS, GPU_MEM,
+          WEIGHTS, FILE, PPL, KLD, TOP1, TASK_ACC, GPU_UTIL, GPU_POWER, OTHERS_CPU, RUN_TIME)
 EFFICIENCY = (CONFIG, DECODE_CI_N, WEIGHTS, ACHIEVED_BW, ROOFLINE, MACHINE_BW, ENERGY, GPU_UTIL, GPU_MEM_UTIL,
               GPU_POWER, GPU_TEMP, GPU_CLOCK)
 EVIDENCE = (DECODE_CI_N, PREFILL_CI, PEAK_RSS, WEIGHTS, KLD, TOP1, PPL, TASK_ACC)
@@ -204,15 +215,15 @@ def sweep_columns(baseline: Summary | None, summaries: Sequence[Summary] = ()) -
     `summaries` holding several processes' rows of one configuration (sweep --repeat), their pooled
     decode and between-process spread beside the within-run CI."""
     return (RUN, CONFIG, STATUS, DECODE_CI, *between_columns(summaries), ratio_column("decode", baseline),
-            PREFILL_CI, PEAK_RSS, WEIGHTS,
-            PPL, KLD, TOP1, TASK_ACC, acc_drop_column(baseline), OTHERS_CPU)
+            PREFILL_CI, PEAK_RSS, GPU_MEM, WEIGHTS,
+            PPL, KLD, TOP1, TASK_ACC, acc_drop_column(baseline), GPU_UTIL, GPU_POWER, OTHERS_CPU)
 
 
 def compare_columns(base: Summary) -> tuple[Column, ...]:
     """`quantscope compare`: every figure beside its ratio or difference against `base`."""
     return (RUN, CONFIG, DECODE_CI_N, ratio_column("decode", base), PREFILL_CI_N, ratio_column("prefill", base),
-            bytes_against("peak RSS", "peak_rss_bytes", base), bytes_against("weights", "weight_bytes", base),
-            KLD, kld_difference(base), TASK_ACC, acc_drop_column(base), OTHERS_CPU)
+            bytes_against("peak RSS", "peak_rss_bytes", base), GPU_MEM, bytes_against("weights", "weight_bytes", base),
+            KLD, kld_difference(base), TASK_ACC, acc_drop_column(base), GPU_UTIL, GPU_POWER, OTHERS_CPU)
 
 
 def between_columns(summaries: Sequence[Summary]) -> tuple[Column, ...]:
