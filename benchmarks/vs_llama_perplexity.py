@@ -100,9 +100,11 @@ def llama_token_ids(perplexity_bin: str, gguf: str, text_path: str) -> list[int]
 
 
 class HFGGUF:
-    """The Backend methods the quality pass needs, over transformers' fp32 dequantization of a GGUF."""
+    """The Backend methods the quality pass needs, over transformers' fp32 dequantization of a GGUF; the
+    text is cut by llama.cpp's tokenizer, as quantscope's quality pass does for a GGUF source
+    (quality/gguf_tokens.py), unless --transformers-tokens asks for transformers' conversion."""
 
-    def __init__(self, path: str, add_bos: bool) -> None:
+    def __init__(self, path: str, add_bos: bool, transformers_tokens: bool = False) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -110,11 +112,18 @@ class HFGGUF:
         self.tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         self.model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
         self.add_bos = add_bos
+        self.cut = None
+        if not transformers_tokens:
+            from quantscope.quality.gguf_tokens import llama_cpp_tokenizer
+
+            self.cut, _ = llama_cpp_tokenizer(path)
 
     vocab_size = property(lambda self: int(self.model.config.vocab_size))
     bos_token_id = property(lambda self: self.tokenizer.bos_token_id)
 
     def tokenize(self, text: str) -> list[int]:
+        if self.cut is not None:
+            return self.cut(text)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def logits(self, tokens: np.ndarray) -> np.ndarray:
@@ -196,7 +205,8 @@ def ppl_mode(args: argparse.Namespace, text_path: str, spec: QualitySpec, chunks
         print(out[-3000:])
         raise SystemExit("no 'Final estimate: PPL = X +/- Y' line in llama-perplexity's output")
 
-    model = LlamaCppGGUF(gguf, add_bos, args.threads) if args.ours == "llamacpp" else HFGGUF(gguf, add_bos)
+    model = (LlamaCppGGUF(gguf, add_bos, args.threads) if args.ours == "llamacpp"
+             else HFGGUF(gguf, add_bos, args.transformers_tokens))
     tol = PPL_TOL_LLAMACPP if args.ours == "llamacpp" else PPL_TOL
     check_tokens(
         model.tokenize(load_text(spec.text).text),
@@ -271,7 +281,7 @@ def kld_mode(args: argparse.Namespace, text_path: str, spec: QualitySpec, chunks
         print(out[-3000:])
         raise SystemExit("no 'Mean    KLD: X ± Y' line in llama-perplexity --kl-divergence output")
 
-    ref_model = HFGGUF(base, add_bos)
+    ref_model = HFGGUF(base, add_bos, args.transformers_tokens)
     check_tokens(
         ref_model.tokenize(load_text(spec.text).text),
         llama_token_ids(args.llama_perplexity, base, text_path),
@@ -283,7 +293,7 @@ def kld_mode(args: argparse.Namespace, text_path: str, spec: QualitySpec, chunks
     )
     del ref_model
     ms, _ = run_quality(
-        HFGGUF(test, add_bos),
+        HFGGUF(test, add_bos, args.transformers_tokens),
         spec,
         model_digest=test,
         tokenizer_name="transformers-gguf",
@@ -335,6 +345,8 @@ def main() -> int:
         help="auto: as the GGUF's tokenizer.ggml.add_bos_token says (what llama.cpp does)",
     )
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--transformers-tokens", action="store_true",
+                    help="cut the text with transformers' conversion of the GGUF tokenizer (before issue 16)")
     ap.add_argument("--ours", choices=("torch", "llamacpp"), default="torch",
                     help="our side: PyTorch on transformers' fp32 dequantization (1 %% band), or quantscope's "
                          "llama.cpp backend on the file as is (0.2 %% band)")

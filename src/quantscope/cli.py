@@ -18,7 +18,7 @@ import typer
 
 from quantscope.errors import QuantscopeError
 
-app = typer.Typer(
+_app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -35,7 +35,7 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
+@_app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version_callback,
                                           help="Print the version and exit.")] = False,
@@ -54,7 +54,7 @@ StoreOpt = Annotated[
 ]
 
 
-@app.command("env")
+@_app.command("env")
 def env_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Show this machine's fingerprint (CPU, cores, RAM, GPU, versions).
 
@@ -84,7 +84,7 @@ def env_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")
 PAGE_ROWS = 50  # rows per table page: a store of 10,000 runs lists its newest page in well under a second
 
 
-@app.command("results")
+@_app.command("results")
 def results_cmd(
     store: StoreOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv | markdown")] = "table",
@@ -167,36 +167,54 @@ def _since(value: str | None) -> str | None:
     return when.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
-def _register_commands() -> None:
-    from quantscope.commands.run import run_cmd
-
-    app.command("run")(run_cmd)
-    from quantscope.commands.compare import compare_cmd
-    from quantscope.commands.recommend import recommend_cmd
-    from quantscope.commands.report import report_cmd
-    from quantscope.commands.sweep import sweep_cmd
-
-    app.command("sweep")(sweep_cmd)
-    app.command("compare")(compare_cmd)
-    app.command("report")(report_cmd)
-    app.command("recommend")(recommend_cmd)
-    from quantscope.commands.estimate import estimate_cmd
-    from quantscope.commands.fit import fit_cmd
-
-    app.command("estimate")(estimate_cmd)
-    app.command("fit")(fit_cmd)
-    from quantscope.commands.plot import plot_cmd
-
-    app.command("plot")(plot_cmd)
-    from quantscope.commands.search import search_cmd
-
-    app.command("search")(search_cmd)
-    from quantscope.commands.store import store_app
-
-    app.add_typer(store_app, name="store")
+# The commands kept in their own modules, in --help order: (module, attribute). A command line that
+# names one imports only that one (commands import their registries for their help texts: ~170 ms
+# of a start that `results` on a 10,000-run store cannot spare); --help and anything else import all.
+COMMANDS = {
+    "run": ("quantscope.commands.run", "run_cmd"),
+    "sweep": ("quantscope.commands.sweep", "sweep_cmd"),
+    "compare": ("quantscope.commands.compare", "compare_cmd"),
+    "report": ("quantscope.commands.report", "report_cmd"),
+    "recommend": ("quantscope.commands.recommend", "recommend_cmd"),
+    "estimate": ("quantscope.commands.estimate", "estimate_cmd"),
+    "fit": ("quantscope.commands.fit", "fit_cmd"),
+    "plot": ("quantscope.commands.plot", "plot_cmd"),
+    "search": ("quantscope.commands.search", "search_cmd"),
+    "store": ("quantscope.commands.store", "store_app"),
+}
+_registered: set[str] = set()
 
 
-_register_commands()
+def register_commands(names=None) -> typer.Typer:
+    """Add the named commands (default: all) to the app, once each; returns the app."""
+    import importlib
+
+    for name in COMMANDS if names is None else names:
+        if name in _registered:
+            continue
+        module, attr = COMMANDS[name]
+        found = getattr(importlib.import_module(module), attr)
+        if isinstance(found, typer.Typer):
+            _app.add_typer(found, name=name)
+        else:
+            _app.command(name)(found)
+        _registered.add(name)
+    return _app
+
+
+def commands_for(argv: list[str]) -> list[str] | None:
+    """The command a command line names (its first word: the root takes no option with a value), or None
+    (all) for --help, no command, or a word that is no command (so the parser can say so)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first in ("env", "results"):  # defined here
+        return []
+    return [first] if first in COMMANDS else None
+
+
+def __getattr__(name: str):
+    if name == "app":  # an importer (tests, plug-ins) gets every command
+        return register_commands()
+    raise AttributeError(name)
 
 
 def _one_line(text: str) -> str:
@@ -248,7 +266,7 @@ def main() -> None:
     if debug:
         sys.argv.remove("--debug")
     try:
-        code = app(prog_name="quantscope", standalone_mode=False)
+        code = register_commands(commands_for(sys.argv[1:]))(prog_name="quantscope", standalone_mode=False)
     except QuantscopeError as e:
         if debug:
             traceback.print_exc()

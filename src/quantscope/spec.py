@@ -21,6 +21,7 @@ from quantscope.errors import UserError
 DTYPES = ("fp32", "bf16", "fp16")
 SOURCES = ("bundled", "hf", "gguf", "hub", "synthetic")
 DEVICES = ("cpu", "cuda")
+QUALITY_TOKENS = ("model", "llama.cpp")
 RECIPES = ("llama", "gptq")
 
 
@@ -195,9 +196,16 @@ class QualitySpec:
     max_tokens: int = 16384  # scored tokens budget
     text: str = "pydoc"  # "pydoc" | "file:<path>" | "dataset:wikitext-2"
     reference: str | None = None  # key hash of the reference run; None = same model, torch fp32
+    # Who cuts the text into tokens: "model", the model's own tokenizer through transformers (for a GGUF
+    # source, transformers' conversion of its vocabulary); "llama.cpp", llama.cpp's tokenizer on the GGUF
+    # file, so that the perplexity is llama-perplexity's on the same tokens (issue 16: transformers'
+    # conversion splits runs like "\n\n  " differently). Part of the key: the two score different tokens.
+    tokens: str = "model"
 
     def __post_init__(self) -> None:
         _check(self.recipe in RECIPES, f"recipe {self.recipe!r} is not one of {', '.join(RECIPES)}")
+        _check(self.tokens in QUALITY_TOKENS, f"quality tokens {self.tokens!r} is not one of "
+               f"{', '.join(QUALITY_TOKENS)}")
         _check(self.ctx >= 8, "ctx must be >= 8")
         _check(self.max_tokens >= 1, "max_tokens must be >= 1")
 
@@ -256,6 +264,8 @@ class RunSpec:
         d["quant"] = self.quant.to_dict()
         if not self.tasks.names:
             del d["tasks"]  # specs without a task pass keep their stored form and key hash
+        if self.quality.tokens == "model":
+            del d["quality"]["tokens"]  # nor do specs tokenized as before
         return d
 
     @classmethod

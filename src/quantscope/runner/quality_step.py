@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from quantscope.errors import UserError
 from quantscope.result import Measurement
 from quantscope.spec import RunSpec, reference_spec
 
@@ -40,11 +41,21 @@ def quality_measurements(backend, spec: RunSpec, artifact, reference_file: str |
             return [], {"quality": "not measured: no reference log-probs were given to this run "
                                    "(run the FP32 reference of this model first)"}
         reference = read_reference(reference_file)
-    # Only the reference run (PyTorch, the model's own HF tokenizer) tokenizes the text; every other run
-    # is fed the reference's token windows, so its tokenizer and BOS policy play no part.
+    # Only the reference run (PyTorch) tokenizes the text, with the model's own HF tokenizer or, for a
+    # GGUF source, llama.cpp's (quality/gguf_tokens.py); every other run is fed the reference's token
+    # windows, so its tokenizer and BOS policy play no part.
+    scored = backend
     tokenizer_name = f"transformers tokenizer of {artifact.format} model {(artifact.digest or '')[:16]}"
+    if spec.quality.tokens == "llama.cpp" and is_reference:
+        from quantscope.quality.gguf_tokens import WithTokens, llama_cpp_tokenizer
+
+        if artifact.format != "gguf":
+            raise UserError(f"quality tokens 'llama.cpp' need a GGUF model, not a {artifact.format} one")
+        tokenize, name = llama_cpp_tokenizer(artifact.path)
+        scored = WithTokens(backend, tokenize)
+        tokenizer_name = f"{name} of gguf model {(artifact.digest or '')[:16]}"
     measurements, ref = run_quality(
-        backend, spec.quality, model_digest=artifact.digest or "", tokenizer_name=tokenizer_name,
+        scored, spec.quality, model_digest=artifact.digest or "", tokenizer_name=tokenizer_name,
         reference=reference, add_bos=adds_bos(backend, artifact, gguf_info) if is_reference else False,
         model_ctx=getattr(backend, "max_context", None),
     )

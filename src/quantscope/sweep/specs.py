@@ -44,12 +44,14 @@ def base_spec(model: str | None, model_flags: dict, workload: WorkloadSpec, *, q
         check_tasks(tasks.names)
 
     mspec = parse_model(model, **model_flags)
+    from quantscope.quality.gguf_tokens import tokens_for
+
     return RunSpec(
         model=mspec,
         device=device,
         workload=workload,
         quality=QualitySpec(enabled=quality and not mspec.synthetic, recipe=recipe, ctx=ctx or default_ctx(recipe),
-                            max_tokens=quality_tokens, text=text, reference=reference),
+                            max_tokens=quality_tokens, text=text, reference=reference, tokens=tokens_for(mspec)),
         seed=seed,
         tasks=tasks or TaskSpec(),
     )
