@@ -104,3 +104,16 @@ def test_recommend_scenarios_prints_the_matrix_and_the_claims(tmp_path):
     assert "memory-constrained (edge):" in out and "  here (measured): llamacpp/q4_0/fp32;" in out
     assert "  t4 (projected): llamacpp/q4_0/fp32; " in out and "tok/s projected [" in out
     assert "'KV cache is the biggest speed-up': not testable here" in out
+
+
+def test_overlapping_decode_intervals_are_no_decision():
+    from quantscope.advise.scenarios import SCENARIOS, Candidate, evaluate
+
+    def cand(run_id, label, decode, half, projected=True):
+        return Candidate(run_id, label, "h200", decode, decode - half, decode + half, 1e9, 0.001, 1e8, projected)
+
+    real_time = next(s for s in SCENARIOS if s.name == "real-time")
+    close = evaluate(real_time, [cand(1, "a", 100, 30), cand(2, "b", 90, 30)], "h200")
+    assert close.winner is None and close.why.startswith("no decision") and "a " in close.why and "b " in close.why
+    apart = evaluate(real_time, [cand(1, "a", 100, 5), cand(2, "b", 50, 5)], "h200")
+    assert apart.winner is not None and apart.winner.label == "a"

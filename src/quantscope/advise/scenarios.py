@@ -9,6 +9,9 @@ Scenarios (each ranks only candidates that ran ok, fit the hardware's memory and
   edge               memory-constrained: the least memory (peak RSS here, projected need there);
                      ties within 1 % broken by decode speed; KLD <= EDGE_MAX_KLD.
   real-time          speed-critical: the highest decode tok/s; KLD <= DEFAULT_BALANCED_MAX_KLD.
+                     When another candidate's decode interval (95 % CI measured, the projection's
+                     interval projected) reaches the fastest one's, the cell says "no decision" and
+                     names them: the speed-decided scenarios below do the same.
   balanced           balanced production: ln(speed-up) + ln(memory saving) against the hardware's
                      baseline (the FP32 reference's configuration), as recommend's balanced goal.
   quality-first      the fastest near-lossless configuration: KLD <= QUALITY_MAX_KLD.
@@ -127,6 +130,14 @@ def _evidence(c: Candidate, extra: str = "") -> str:
     return "; ".join(x for x in (_fmt_decode(c), mem, kld, extra) if x)
 
 
+def overlapping(w: Candidate, others: list[Candidate]) -> list[Candidate]:
+    """The candidates whose decode interval reaches the fastest one's: speed cannot tell them apart."""
+    if w.decode_lo is None:
+        return []
+    return sorted((c for c in others if c is not w and c.decode_hi is not None and c.decode_hi >= w.decode_lo),
+                  key=lambda c: -c.decode)
+
+
 def evaluate(scenario: Scenario, cands: list[Candidate], hardware: str) -> Cell:
     """The scenario's pick among `cands` (all on `hardware`), with the numbers that decided it."""
     pool = [c for c in cands if c.hardware == hardware]
@@ -153,6 +164,10 @@ def evaluate(scenario: Scenario, cands: list[Candidate], hardware: str) -> Cell:
                  f"than {base.label}")
     else:  # real-time, quality-first, small-model, balanced without a baseline: the fastest that qualifies
         w = max(qualified, key=lambda c: c.decode)
+        tied = overlapping(w, qualified)
+        if tied:
+            return Cell(scenario, hardware, None, "no decision: " + "; ".join(
+                f"{c.label} {_fmt_decode(c)}" for c in (w, *tied)) + " overlap (measure more, or on the hardware)")
     bar = f"KLD <= {scenario.max_kld} nat" if scenario.max_kld is not None else ""
     return Cell(scenario, hardware, w, _evidence(w, extra) + (f" ({bar}; {len(qualified)} of {len(pool)} qualify)"))
 

@@ -139,9 +139,13 @@ class GroupFit:
     shared: tuple[float, float] | None = None  # (eta, overhead) of one line through all formats' steps
     format_overhead: dict[str, float] = field(default_factory=dict)  # per layer, formats measured at 2+ sizes
     anchored: dict[str, int] = field(default_factory=dict)  # formats whose share came from compiled runtimes (n)
+    prefill_format_overhead: dict[str, float] = field(default_factory=dict)  # per layer, prefills at 2+ sizes
 
     def overhead(self, fmt: str) -> float:
         return self.format_overhead.get(fmt, self.decode_overhead_s)
+
+    def prefill_overhead(self, fmt: str) -> float:
+        return self.prefill_format_overhead.get(fmt, self.prefill_overhead_s)
 
 
 def shared_line(points: list[Point]) -> tuple[float, float] | None:
@@ -186,7 +190,13 @@ def fit_group(obs: list[Obs], borrowed_overhead_s: float = 0.0) -> GroupFit:
             e = None
         else:
             e = _share(mine, g.decode_overhead_s)
-        k = _share([(x, y, n) for f, x, y, n in pre if f == fmt], g.prefill_overhead_s)
+        mine_pre = [(x, y, n) for f, x, y, n in pre if f == fmt]
+        pline = format_line(mine_pre)
+        if pline is not None:
+            k = pline[0]
+            g.prefill_format_overhead[fmt] = pline[1]
+        else:
+            k = _share(mine_pre, g.prefill_overhead_s)
         if e is not None:
             g.eta[fmt], g.n[fmt] = e, len(mine)
         if k is not None:
@@ -252,7 +262,7 @@ class Calibration:
                 continue
             for fmt, eta in g.eta.items():
                 if want(hw, rt, fmt):
-                    out.append((eta, g.kappa.get(fmt, math.nan), g.overhead(fmt), g.prefill_overhead_s))
+                    out.append((eta, g.kappa.get(fmt, math.nan), g.overhead(fmt), g.prefill_overhead(fmt)))
         return out
 
     def point(self, hw: str, kind: str, runtime: str, fmt: str) -> Efficiency:
@@ -271,7 +281,7 @@ class Calibration:
             elif not g.overhead_identified and g.decode_overhead_s and fmt not in g.format_overhead:
                 notes.append(f"per-layer overhead borrowed: {g.decode_overhead_s * 1e3:.2g} ms (this runtime "
                              "was measured at one model size only)")
-            return Efficiency(g.eta[fmt], kappa, g.overhead(fmt), g.prefill_overhead_s, 0, plevel, g.n[fmt],
+            return Efficiency(g.eta[fmt], kappa, g.overhead(fmt), g.prefill_overhead(fmt), 0, plevel, g.n[fmt],
                               tuple(notes))
         same = (1, lambda h, r, f: r == runtime and f == fmt, f"{runtime} {fmt} measured on other {kind} hardware")
         wider = ((3, lambda h, r, f: f == fmt, f"no {runtime} data on {kind} hardware: {fmt} as other runtimes ran it"),
