@@ -201,6 +201,9 @@ class QualitySpec:
     # file, so that the perplexity is llama-perplexity's on the same tokens (issue 16: transformers'
     # conversion splits runs like "\n\n  " differently). Part of the key: the two score different tokens.
     tokens: str = "model"
+    # A compared run's pass ends after the window that crosses this many seconds (whole windows, at
+    # least one; the reference is never cut). None: every planned window. A sweep's time budget.
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
         _check(self.recipe in RECIPES, f"recipe {self.recipe!r} is not one of {', '.join(RECIPES)}")
@@ -208,6 +211,7 @@ class QualitySpec:
                f"{', '.join(QUALITY_TOKENS)}")
         _check(self.ctx >= 8, "ctx must be >= 8")
         _check(self.max_tokens >= 1, "max_tokens must be >= 1")
+        _check(self.max_seconds is None or self.max_seconds > 0, "quality max_seconds must be > 0")
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,8 @@ class RunSpec:
             del d["tasks"]  # specs without a task pass keep their stored form and key hash
         if self.quality.tokens == "model":
             del d["quality"]["tokens"]  # nor do specs tokenized as before
+        if self.quality.max_seconds is None:
+            del d["quality"]["max_seconds"]  # nor those without a quality time cap
         return d
 
     @classmethod

@@ -179,3 +179,31 @@ def test_a_model_without_tokenizer_is_a_user_error(text_file):
 
     with pytest.raises(UserError, match="no tokenizer"):
         run_quality(Synthetic(), spec_for(text_file), model_digest="s", tokenizer_name="none")
+
+
+def test_a_time_cap_ends_a_compared_pass_after_whole_windows_and_never_the_reference(text_file):
+    import dataclasses
+    import time
+
+    from quantscope.analysis.compare import capped_notes
+
+    class Slow(CharModel):
+        def logits(self, tokens):
+            time.sleep(0.02)
+            return super().logits(tokens)
+
+    spec = dataclasses.replace(spec_for(text_file), max_seconds=0.01)
+    ref_ms, ref = run_quality(Slow(), spec, model_digest="m", tokenizer_name="c")
+    assert "capped" not in ref_ms[0].meta and ref.tokens_scored == len(ref_ms[0].samples) > 31
+    ms, _ = run_quality(Slow(), spec, model_digest="m", tokenizer_name="c", reference=ref)
+    meta = ms[0].meta
+    assert meta["windows"] == 1 and meta["tokens_scored"] == 31 and all(len(m.samples) == 31 for m in ms)
+    assert meta["capped"] == {"max_seconds": 0.01, "windows_planned": ref.n_windows,
+                              "tokens_planned": ref.tokens_scored}
+
+    class Row:  # what capped_notes reads of a Result
+        def get(self, name):
+            return ms[0] if name == "nll" else None
+
+    (note,) = capped_notes([(7, Row())])
+    assert "run 7 31 of" in note and "0.01 s cap" in note

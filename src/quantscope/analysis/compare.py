@@ -132,6 +132,27 @@ def contended(r) -> bool:
     return bool((r.info.get("contention") or {}).get("flagged"))
 
 
+def capped_notes(rows) -> list[str]:
+    """One line naming the runs whose quality pass its time cap ended early (QualitySpec.max_seconds),
+    or none.
+
+    >>> capped_notes([])
+    []
+    """
+    cut = []
+    for i, r in rows:
+        m = r.get("nll")
+        capped = (m.meta or {}).get("capped") if m is not None else None
+        if capped:
+            cut.append((i, m.meta["tokens_scored"], capped["tokens_planned"], capped["max_seconds"]))
+    if not cut:
+        return []
+    runs = ", ".join(f"run {i} {done} of {planned}" for i, done, planned, _ in sorted(cut))
+    return [f"Quality pass cut at its {cut[0][3]:g} s cap (whole windows, the reference's first ones): {runs} "
+            "scored tokens; their PPL and KLD cover fewer tokens, with wider standard errors "
+            "(sweep --quality-seconds 0 scores every window)."]
+
+
 def contention_notes(rows) -> list[str]:
     """One line naming the flagged runs among (run id, Result) pairs, or none.
 

@@ -74,7 +74,7 @@ def compare_cmd(
     """
     from rich.markup import escape
 
-    from quantscope.analysis.compare import contention_notes
+    from quantscope.analysis.compare import capped_notes, contention_notes
     from quantscope.analysis.pick import pick
     from quantscope.analysis.selection import varied
     from quantscope.present.columns import compare_columns, rich_table
@@ -105,7 +105,7 @@ def compare_cmd(
     console.print(rich_table(cols, summaries, f"against baseline run {base[0]} ({run_label(base[1].spec)}); "
                              f"differing: {', '.join(differ) or 'nothing'}", None if wide else console.width))
     verdicts = verdict_lines(summaries)
-    for line in verdicts + contention_notes([base, *rest]):
+    for line in verdicts + contention_notes([base, *rest]) + capped_notes([base, *rest]):
         console.print(escape(line), highlight=False)
     console.print(f"machine {escape(base[1].env.machine_id)}; speed ± 95% CI; ratio CIs by the delta method on "
                   "log means; * and verdicts: Welch's t-test on the per-repetition samples, alpha 0.05; "

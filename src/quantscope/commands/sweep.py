@@ -26,6 +26,10 @@ Opt = typer.Option
 SWEEP_MAX_REPS = 5
 SWEEP_MAX_SECONDS = 8.0
 SWEEP_QUALITY_TOKENS = 2048  # 8 windows of the llama recipe (ctx 512, 256 scored each)
+# A compared configuration's quality pass ends after the window crossing this (the reference scores all):
+# on the AVX2 machines the passes of the slow CPU paths (torchao int8-dynamic 289 s, bf16 105 s,
+# float8-weight-only 100 s) were most of a 41-minute default sweep.
+SWEEP_QUALITY_SECONDS = 30.0
 
 
 def sweep_cmd(
@@ -52,6 +56,9 @@ def sweep_cmd(
     recipe: Annotated[str, Opt(help="Perplexity recipe: llama | gptq.")] = "llama",
     ctx: Annotated[int | None, Opt(help="Context of the quality pass (default: the recipe's).")] = None,
     quality_tokens: Annotated[int, Opt(help="Scored tokens per configuration (run: 16384).")] = SWEEP_QUALITY_TOKENS,
+    quality_seconds: Annotated[float, Opt("--quality-seconds", help="End a compared configuration's quality pass "
+                                          "after the window that crosses S seconds (whole windows, at least one; "
+                                          "the reference scores all); 0: no cap.")] = SWEEP_QUALITY_SECONDS,
     text_file: Annotated[Path | None, Opt(help="Text for the quality pass (default: pydoc_data.topics).")] = None,
     dataset: Annotated[str | None, Opt(help="Dataset for the quality pass, e.g. wikitext-2 (needs network).")] = None,
     tasks: Annotated[str | None, Opt("--tasks", help="lm-eval tasks for every row, comma-separated, e.g. "
@@ -131,8 +138,11 @@ def sweep_cmd(
     workload = WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,
                             min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds, ci_target=ci_target,
                             threads=threads)
+    if not quality_seconds >= 0:  # also refuses nan
+        raise UserError(f"--quality-seconds must be >= 0 (0: no cap), got {quality_seconds:g}")
     base = base_spec(model, model_flags, workload, quality=quality, recipe=recipe, ctx=ctx,
                      quality_tokens=quality_tokens, text=quality_text(text_file, dataset), seed=seed,
+                     quality_seconds=quality_seconds or None,
                      device=device, tasks=TaskSpec.parse(tasks, task_limit))
     specs = sweep_specs(base, matrix, backend or [], quant or [], dtype or [])
     # cheap checks (paths, pickle, headers, the model's context) give a one-line error before any work
@@ -178,6 +188,9 @@ def workload_lines(base: RunSpec) -> list[str]:
                      "set --quality-tokens for more[/]")
     else:
         lines.append(f"quality: {q.max_tokens} scored tokens per configuration, {q.recipe} recipe, ctx {q.ctx}")
+    if q.enabled and q.max_seconds:
+        lines.append(f"quality: a compared configuration's pass ends after the window crossing {q.max_seconds:g} s "
+                     "(whole windows; the reference scores all; --quality-seconds 0 for no cap)")
     return lines
 
 
@@ -187,7 +200,7 @@ def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st, wid
 
     from quantscope.advise.recommend import Constraints, recommend
     from quantscope.advise.text import recommendation_lines
-    from quantscope.analysis.compare import contention_notes, pool_processes
+    from quantscope.analysis.compare import capped_notes, contention_notes, pool_processes
     from quantscope.analysis.summary import default_baseline, summarize
     from quantscope.sweep.table import print_comparison
 
@@ -198,7 +211,7 @@ def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st, wid
     baseline = default_baseline(summaries)
     print_comparison(summaries, baseline, f"{base.model.label}: {len(ok)} of {len(rows)} configurations ok",
                      console, wide)
-    for note in contention_notes(rows):
+    for note in contention_notes(rows) + capped_notes(rows):
         console.print(f"[yellow]{escape(note)}[/]", highlight=False)
     # one row per configuration: rows from several processes (--repeat) pooled, the process the unit
     ranked = [summarize(i, r) for i, r in pool_processes(rows)]

@@ -195,7 +195,15 @@ def run_quality(
     from quantscope import progress
 
     forward_s = score_s = 0.0
+    # A time cap (QualitySpec.max_seconds) ends a compared run's pass after the window that crosses it:
+    # whole windows, at least one, the first ones of the reference's (their KLD and PPL change are on
+    # the same tokens). The reference always scores every window: the others compare against it.
+    cap = spec.max_seconds if ref is not None else None
+    windows = plan.n_windows
     for i in range(plan.n_windows):
+        if cap is not None and i > 0 and forward_s + score_s >= cap:
+            windows = i
+            break
         t0 = time.perf_counter()
         logits = np.asarray(model.logits(plan.windows[i]))
         t1 = time.perf_counter()
@@ -211,13 +219,13 @@ def run_quality(
                         tokens_per_s=(i + 1) * plan.ctx / (forward_s + score_s))
     cols = {n: np.concatenate(v) for n, v in out.items()}
 
-    forward_tokens = plan.n_windows * plan.ctx
+    forward_tokens = windows * plan.ctx
     meta: dict[str, Any] = {
         "recipe": plan.recipe,
         "ctx": plan.ctx,
         "first_scored_position": plan.first,
-        "windows": plan.n_windows,
-        "tokens_scored": plan.tokens_scored,
+        "windows": windows,
+        "tokens_scored": plan.tokens_scored if windows == plan.n_windows else windows * per,
         "tokens_in_text": plan.stream_tokens,
         "bos": plan.bos,
         "text_source": text.source,
@@ -240,6 +248,9 @@ def run_quality(
             "pass_s": forward_s + score_s,
         },
     }
+    if windows < plan.n_windows:
+        meta["capped"] = {"max_seconds": cap, "windows_planned": plan.n_windows,
+                          "tokens_planned": plan.tokens_scored}
     units = {"nll": "nat", "kld": "nat", "delta_p": "prob", "same_top1": "fraction", "nll_delta": "nat"}
     better = {"nll": False, "kld": False, "delta_p": None, "same_top1": True, "nll_delta": False}
     measured = [n for n in ("nll", "kld", "delta_p", "same_top1", "nll_delta") if n in cols]

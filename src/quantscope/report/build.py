@@ -52,7 +52,7 @@ def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraint
                  hardware: list[str] | None = None) -> Path:
     """Write the report of `rows`; with `sections` [(title, rows, notes)], one section per group instead.
     `hardware` (catalog ids): each row also projected there, drawn hatched/hollow and labelled projected."""
-    from quantscope.analysis.compare import contention_notes
+    from quantscope.analysis.compare import capped_notes, contention_notes
     from quantscope.report.html import render_report, write_report
 
     if sections:
@@ -60,7 +60,7 @@ def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraint
         for t, r, n in sections:
             projected, why = projections(r, hardware)
             pages.append(render_report(r, goal=goal, constraints=constraints, notes=n + why + budget_notes(r)
-                                       + contention_notes(r), title=t, projected=projected))
+                                       + contention_notes(r) + capped_notes(r), title=t, projected=projected))
         every = [row for _, r, _ in sections for row in r]
         if len({r.spec.model.label for _, r in every}) > 1:  # several models: the views across them, last
             from quantscope.report.html import cross_model_section
@@ -78,5 +78,6 @@ def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraint
                             "or machine): pick one from `quantscope results`")
     projected, why = projections(rows, hardware)
     html = render_report(rows, baseline_id=baseline_id, goal=goal, constraints=constraints,
-                         notes=notes + why + budget_notes(rows) + contention_notes(rows), projected=projected)
+                         notes=notes + why + budget_notes(rows) + contention_notes(rows) + capped_notes(rows),
+                         projected=projected)
     return write_report(out, html)

@@ -30,7 +30,7 @@ def default_ctx(recipe: str) -> int:
 def base_spec(model: str | None, model_flags: dict, workload: WorkloadSpec, *, quality: bool = True,
               recipe: str = "llama", ctx: int | None = None, quality_tokens: int = QualitySpec().max_tokens,
               text: str = "pydoc", reference: str | None = None, device: str = "cpu", seed: int = 0,
-              tasks: TaskSpec | None = None) -> RunSpec:
+              tasks: TaskSpec | None = None, quality_seconds: float | None = None) -> RunSpec:
     """The shared part of every spec of one invocation (no backend, method or options yet).
 
     A synthetic model never gets a quality pass: its weights are random. Tasks (lm-eval) need the
@@ -51,7 +51,8 @@ def base_spec(model: str | None, model_flags: dict, workload: WorkloadSpec, *, q
         device=device,
         workload=workload,
         quality=QualitySpec(enabled=quality and not mspec.synthetic, recipe=recipe, ctx=ctx or default_ctx(recipe),
-                            max_tokens=quality_tokens, text=text, reference=reference, tokens=tokens_for(mspec)),
+                            max_tokens=quality_tokens, text=text, reference=reference, tokens=tokens_for(mspec),
+                            max_seconds=quality_seconds),
         seed=seed,
         tasks=tasks or TaskSpec(),
     )
