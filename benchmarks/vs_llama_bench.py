@@ -45,10 +45,20 @@ def ratio_ci95(num: list[float], den: list[float]) -> tuple[float, float, float]
     return ratio, ratio * math.exp(-half), ratio * math.exp(half)
 
 
+def llama_cpp_lib_dir() -> str:
+    """The folder of the libllama/libggml that llama-cpp-python loads (the libraries quantscope measures)."""
+    import llama_cpp
+
+    return os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
+
+
 def llama_bench(binary: str, gguf: str, threads: int, prompt: int, gen: int,
-                reps: int) -> dict[str, list[float]]:
-    """Tokens/s samples of llama-bench's pp test (depth 0) and tg test (depth = prompt)."""
-    env = {**os.environ, "LD_LIBRARY_PATH": os.path.dirname(os.path.abspath(binary))}
+                reps: int, same_libs: bool = False) -> dict[str, list[float]]:
+    """Tokens/s samples of llama-bench's pp test (depth 0) and tg test (depth = prompt). With
+    `same_libs`, llama-bench loads llama-cpp-python's own libllama and libggml (same llama.cpp commit,
+    so the same ABI): what remains between the two sides is the timing method, not the build flags."""
+    dirs = [llama_cpp_lib_dir()] if same_libs else []
+    env = {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join([*dirs, os.path.dirname(os.path.abspath(binary))])}
     out: dict[str, list[float]] = {}
     for key, args in (("pp", ["-p", str(prompt), "-n", "0"]),
                       ("tg", ["-p", "0", "-n", str(gen), "-d", str(prompt)])):
@@ -87,6 +97,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--llama-bench", required=True, help="path of the llama-bench binary")
     ap.add_argument("--gguf", default=None, help="GGUF file (default: the bundled model)")
+    ap.add_argument("--same-libs", action="store_true",
+                    help="run llama-bench on llama-cpp-python's libllama/libggml (LD_LIBRARY_PATH): only the "
+                         "timing method differs, not the build")
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("-p", "--prompt", type=int, default=128)
     ap.add_argument("-n", "--gen", type=int, default=64)
@@ -103,7 +116,7 @@ def main() -> int:
     theirs: dict[str, list[float]] = {"pp": [], "tg": []}
     ours: dict[str, list[float]] = {"pp": [], "tg": []}
     for r in range(args.rounds):
-        got = llama_bench(args.llama_bench, path, args.threads, args.prompt, args.gen, args.reps)
+        got = llama_bench(args.llama_bench, path, args.threads, args.prompt, args.gen, args.reps, args.same_libs)
         runs = timed_workload(backend, ids, wl)
         theirs["pp"] += got["pp"]
         theirs["tg"] += got["tg"]

@@ -97,7 +97,7 @@ def test_report_with_projected_rows_for_two_gpus_shows_every_view():
                                     models=("synthetic:llama-1b",))
     html = render_report(rows, projected=projected, notes=notes)
     uris = re.findall(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(uris) == len(PAGE) - 1  # every view but the GPU telemetry (no NVML series in the fixture)
+    assert len(uris) == len(PAGE) - 2  # every view but GPU telemetry and bits per layer (no NVML, no policy row)
     for heading in ("At a glance", "Decision matrix", "Runtimes compared",
                     "The study's claims, tested on these rows",
                     "Memory reduction against the baseline",

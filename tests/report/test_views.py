@@ -66,10 +66,30 @@ def test_every_view_is_registered_once_and_a_typo_names_the_near_one():
         views.get_view("dashbord")
 
 
+def policy_row(run_id: int = 99):
+    """A torchao mixed-precision row: int4 in the first two blocks' MLPs, int8 elsewhere."""
+    modules = {f"model.layers.{i}.{m}": {"config": "int4-weight-only(group_size=64)" if i < 2 and "mlp" in m
+                                         else "int8-weight-only", "weight": "Tensor"}
+               for i in range(4) for m in ("self_attn.q_proj", "mlp.up_proj")}
+    spec = make_spec("torchao", "fp32", "int8-weight-only")
+    return run_id, make_result(spec, info={"quant_modules": modules, "policy": ["re:.*mlp.*=int4-weight-only"]})
+
+
+def test_bits_per_layer_draws_the_policy_block_by_block():
+    from quantscope.report.policy import layer_bits
+
+    s = summarize(*policy_row())
+    assert layer_bits(s) == {0: 6.0, 1: 6.0, 2: 8.0, 3: 8.0}
+    (line,) = [ln for ax in views.get_view("bits-per-layer").draw([policy_row()]).axes for ln in ax.lines]
+    assert list(line.get_ydata()) == [6.0, 6.0, 8.0, 8.0]
+
+
 @pytest.mark.parametrize("name", sorted(views.view_names()))
 def test_view_draws_every_axis_with_units(name, rows, projected):
     from matplotlib.figure import Figure
 
+    if name == "bits-per-layer":  # drawn only for mixed-precision rows
+        rows = [*rows, policy_row()]
     fig = views.get_view(name).draw(rows, projected)
     assert isinstance(fig, Figure)
     axes = visible_axes(fig)
@@ -168,6 +188,9 @@ def test_a_hostile_name_stays_literal_in_every_view():
             (2, make_result(make_spec("llamacpp", quant="q8_0", options=(("note", HOSTILE),)), kld=0.004, top1=0.97,
                             decode=40, rss_mib=300, weights_mib=137, seed=2)),
             (3, make_result(spec, kld=0.01, top1=0.9, seed=3))]
+    pid, policy = policy_row(4)
+    rows.append((pid, make_result(make_spec("torchao", quant="int8-weight-only", options=(("note", HOSTILE),)),
+                                  info=policy.info, seed=4)))
     for name in views.view_names():
         fig = views.get_view(name).draw(rows)
         fig.savefig(io.BytesIO(), format="svg")  # mathtext would raise on an unescaped "$"

@@ -70,8 +70,8 @@ def provenance_row(s: Summary) -> dict[str, Any]:
 # The page's views in reading order (report/views.py registers each); the dashboard opens the page and the
 # decision tree sits with the decision matrix, so both are placed apart from the rest.
 PAGE = ("dashboard", "decision-tree", "throughput", "speedup", "memory", "memory-reduction", "quality",
-        "speed-vs-quality", "radar", "token-latency", "efficiency-heatmap", "gpu-telemetry", "size-vs-speedup",
-        "memory-scalability")
+        "speed-vs-quality", "radar", "token-latency", "efficiency-heatmap", "gpu-telemetry", "bits-per-layer",
+        "size-vs-speedup", "memory-scalability")
 
 
 def _plots(summaries: list[Summary], baseline: Summary | None, projected=()) -> list[dict[str, str]]:

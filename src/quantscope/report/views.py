@@ -129,7 +129,7 @@ def projected_series(labels: list[str], projected: list[Any], value, low=None, h
 
 def load_all() -> None:
     """Import every module that registers views (the page and `plot --list` see all of them)."""
-    from quantscope.report import dashboard, decision, efficiency, legacy, radar, scaling  # noqa: F401
+    from quantscope.report import dashboard, decision, efficiency, legacy, policy, radar, scaling  # noqa: F401
 
 
 def view_names() -> list[str]:
