@@ -63,6 +63,10 @@ def store_part(path: Path) -> None:
     for level in sorted({e["level"] for e in errs}):
         sub = [e for e in errs if e["level"] == level]
         print(f"  level {level}: decode {med_abs([e['decode_log_err'] for e in sub])}")
+    for hw in sorted({e["obs"].hw for e in errs}):
+        sub = [e for e in errs if e["obs"].hw == hw]
+        print(f"  on {hw}: decode {med_abs([e['decode_log_err'] for e in sub])}, "
+              f"prefill {med_abs([e['prefill_log_err'] for e in sub])}")
 
 
 def published_part() -> None:

@@ -70,6 +70,15 @@ def measured_table(store: Path) -> dict[tuple[str, str], float]:
     return out
 
 
+def gpu_configs(hw_id: str) -> tuple[str, ...]:
+    """GPU_CONFIGS, in fp16 on a GPU without bf16 (T4, V100: the study ran its T4 in fp16)."""
+    from quantscope.hardware.catalog import get_hardware
+
+    if get_hardware(hw_id).unsupported("bf16"):
+        return tuple(c.replace(":bf16", ":fp16") for c in GPU_CONFIGS)
+    return GPU_CONFIGS
+
+
 def projected_table(store: Path, shapes, configs, hw_ids) -> dict[tuple[str, str, str], tuple[float, float, float]]:
     """(hardware, shape, config) -> (tok/s, low, high), projected with the store's and published calibration."""
     from quantscope.env import fingerprint, physical_cores
@@ -195,11 +204,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nPROJECTED on this machine (shapes too large to measure): speed-up vs {configs[0]}")
         print("\n".join(speedups(proj_local, configs[0], configs, [n for n in shapes if n not in here])))
     gpus = [g for g in args.gpus.split(",") if g]
-    gpu_proj = projected_table(args.store, shapes, GPU_CONFIGS, gpus)
+    gpu_proj = {}
     for g in gpus:
-        vals = {(n, c): v[0] for (h, n, c), v in gpu_proj.items() if h == g}
-        print(f"\nPROJECTED on {g}: decode speed-up vs {GPU_CONFIGS[0]} (configurations that fit and run there)")
-        print("\n".join(speedups(vals, GPU_CONFIGS[0], list(GPU_CONFIGS), shapes)))
+        cfgs = gpu_configs(g)
+        table = projected_table(args.store, shapes, cfgs, [g])
+        gpu_proj.update(table)
+        vals = {(n, c): v[0] for (h, n, c), v in table.items()}
+        print(f"\nPROJECTED on {g}: decode speed-up vs {cfgs[0]} (configurations that fit and run there)")
+        print("\n".join(speedups(vals, cfgs[0], list(cfgs), shapes)))
     if args.plot:
         plot(args.plot, measured, gpu_proj, params, configs[0], configs, GPU_CONFIGS[0])
     return 0

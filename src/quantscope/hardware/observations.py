@@ -85,8 +85,19 @@ def observation(*, hw: str, kind: str, runtime: str, shape: Any, lay: Any, batch
     )
 
 
-def local_peak(peaks: dict[str, float], compute: str) -> float | None:
-    """This CPU's measured GEMM peak for a compute type; types not measured use fp32's."""
+TORCH_RUNTIMES = ("torch", "torchao", "bnb")  # the ones whose matmuls are the torch kernels gemm.py times
+
+
+def local_peak(peaks: dict[str, float], compute: str, runtime: str = "torch") -> float | None:
+    """This CPU's measured GEMM peak for a compute type; types not measured use fp32's.
+
+    The peaks were measured through torch (matmul, torch._int_mm): they bound torch-based runtimes
+    only. ONNX Runtime (MLAS) and llama.cpp (ggml) run their own kernels, so their roof is the best
+    peak measured here: on an AVX2 CPU without VNNI torch._int_mm reached a few GFLOP/s while ORT's
+    int8 and ggml's quantized dot products are not slower than fp32, and the int8 figure made every
+    ORT/ortgenai int8/int4 decode look compute-bound, projected 8-17x too slow."""
+    if runtime.split("+")[0].split("-")[0] not in TORCH_RUNTIMES and peaks:
+        return max(peaks.values())
     return peaks.get(compute) or peaks.get("fp32")
 
 
@@ -133,7 +144,8 @@ def store_observations(rows: list[tuple[int, Any]], peaks_by_machine: dict[str, 
         out.append(observation(
             hw=hw_id, kind=kind, runtime=runtime_of(spec), shape=shape, lay=lay,
             batch=spec.workload.batch, prompt=spec.workload.prompt_tokens, bandwidth_Bps=float(bw),
-            peak_flops=local_peak(peaks, lay.compute), decode_tps=r.get("decode_tps").value,
+            peak_flops=local_peak(peaks, lay.compute, runtime_of(spec) if gpu_peaks is None else "torch"),
+            decode_tps=r.get("decode_tps").value,
             prefill_tps=prefill.value if prefill is not None and prefill.samples else None,
             source=f"store run {run_id}", run_id=run_id,
             measured_weight_bytes=wb.value if wb is not None and wb.samples else None,

@@ -101,6 +101,10 @@ def project(shape: Any, hw: Hardware, backend: str, quant: str, dtype: str, para
         p.notes.append(f"does not fit: needs {mem.total / 1e9:.2f} GB, {(mem.total - hw.memory_bytes) / 1e9:.2f} GB "
                        f"more than the {hw.memory_bytes / 1e9:.0f} GB of {hw.id}")
     peak = hw.peak(lay.compute) or hw.peak("fp32") or hw.peak("tf32")
+    if hw.kind == "cpu":  # torch-measured peaks bound torch runtimes only (observations.local_peak)
+        from quantscope.hardware.observations import local_peak
+
+        peak = local_peak(hw.peak_flops, lay.compute, runtime or backend) or peak
     if hw.kind == "cpu" and not hw.peak(lay.compute):
         p.assumptions.append(f"{lay.compute} GEMM not measured here: fp32's peak is the compute roof")
     eff: Efficiency = calibration.efficiency(target_key(hw, machine_id), hw.kind, runtime or backend, lay.key)
