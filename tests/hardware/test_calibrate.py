@@ -97,3 +97,16 @@ def test_runs_without_a_kv_cache_are_their_own_runtime():
     assert runtime_of(make_spec("ort", "fp32", options=(("kv_cache", False),))) == "ort-no-kv"
     assert runtime_of(make_spec("ort", "fp32")) == "ort"
     assert runtime_of(make_spec("torch", "fp32", options=(("compile", True),))) == "torch+compile"
+
+
+def test_a_contended_row_never_calibrates():
+    from helpers.results import make_result, make_spec
+
+    from quantscope.hardware.observations import store_observations
+
+    quiet = make_result(make_spec("torch", "fp32"))
+    busy = make_result(make_spec("torch", "bf16"), info={"contention": {"flagged": True, "others_cores_mean": 1.5}})
+    skipped: list[str] = []
+    obs = store_observations([(1, quiet), (2, busy)], skipped=skipped)
+    assert [o.run_id for o in obs] == [1]
+    assert skipped == ["run 2: measured while other processes competed (contention flag)"]

@@ -116,6 +116,10 @@ def store_observations(rows: list[tuple[int, Any]], peaks_by_machine: dict[str, 
     for run_id, r in rows:
         if r.status != "ok" or r.get("decode_tps") is None:
             continue
+        if (r.info.get("contention") or {}).get("flagged"):  # its speed is what other processes left
+            if skipped is not None:
+                skipped.append(f"run {run_id}: measured while other processes competed (contention flag)")
+            continue
         spec = r.spec
         frac = r.get("bandwidth_fraction")
         bw = (frac.meta or {}).get("machine_read_Bps") if frac is not None else None
