@@ -154,16 +154,27 @@ def plot(path: Path, measured: dict, projected: dict, params: dict, base: str, c
               and measured.get((n, base))]
         if xs:
             ax.plot(xs, ys, "o-", label=f"measured here: {cfg}")
-    for (hw, name, cfg), (v, _, _) in sorted(projected.items()):
-        b = projected.get((hw, name, gpu_base))
-        if cfg != gpu_base and b and hw != "local":
-            ax.plot([params[name]], [v / b[0]], "x", color="grey")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for k, hw in enumerate(sorted({h for h, _, _ in projected if h != "local"})):
+        cfgs = gpu_configs(hw)  # each GPU against its own baseline (fp16 where it has no bf16)
+        for j, cfg in enumerate(cfgs[1:]):
+            pts = [(params[n], v / projected[(hw, n, cfgs[0])][0]) for (h, n, c), (v, _, _) in projected.items()
+                   if h == hw and c == cfg and (hw, n, cfgs[0]) in projected]
+            if pts:
+                xs, ys = zip(*sorted(pts), strict=True)
+                ax.plot(xs, ys, ["--", ":", "-."][k % 3], marker="os^"[j % 3], markerfacecolor="none", color="grey",
+                        label=f"projected on {hw}: {cfg}")
     ax.axhline(1.0, color="black", lw=0.8)
     ax.set_xscale("log")
+    ax.set_xticks(sorted(set(params.values())))  # one tick per shape, named by its size
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e9:.2g}B" if v >= 1e9 else f"{v / 1e6:.3g}M"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("parameters")
-    ax.set_ylabel("decode speed-up vs baseline")
-    ax.set_title("Speed-up of each quantization against model size (x = projected on GPUs)")
-    ax.legend(fontsize=7)
+    ax.set_ylabel("decode speed-up vs baseline [x]")
+    ax.set_title("Speed-up of each quantization against model size\n(solid: measured here vs fp32; hollow grey: "
+                 "projected on GPUs vs bf16/fp16, eager runtimes)", fontsize=10)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.savefig(path, dpi=120, bbox_inches="tight")
     print(f"figure: {path}")
 
