@@ -166,8 +166,11 @@ def evaluate(scenario: Scenario, cands: list[Candidate], hardware: str) -> Cell:
         w = max(qualified, key=lambda c: c.decode)
         tied = overlapping(w, qualified)
         if tied:
-            return Cell(scenario, hardware, None, "no decision: " + "; ".join(
-                f"{c.label} {_fmt_decode(c)}" for c in (w, *tied)) + " overlap (measure more, or on the hardware)")
+            more = f" and {len(tied) - 3} more" if len(tied) > 3 else ""
+            return Cell(scenario, hardware, None, (
+                f"no decision: the fastest, {w.label} {_fmt_decode(w)}, overlaps {len(tied)} other interval(s): "
+                + ", ".join(f"{c.label} {fmt_num(c.decode)}" for c in tied[:3]) + more
+                + " (measure more, or on the hardware)"))
     bar = f"KLD <= {scenario.max_kld} nat" if scenario.max_kld is not None else ""
     return Cell(scenario, hardware, w, _evidence(w, extra) + (f" ({bar}; {len(qualified)} of {len(pool)} qualify)"))
 

@@ -64,24 +64,26 @@ def recommend_cmd(
         for line in projected_beside_lines(rows, hardware, store):
             console.print(line, highlight=False, markup=False)
     if scenarios:
-        for line in scenario_lines(rows, hardware):
+        for line in scenario_lines(rows, hardware, store):
             console.print(line, highlight=False, markup=False)
     if rec.winner is None:
         raise typer.Exit(1)
 
 
-def scenario_lines(rows, hardware: list[str] | None) -> list[str]:
+def scenario_lines(rows, hardware: list[str] | None, store=None) -> list[str]:
     """recommend --scenarios: the decision matrix (report/decision.py) and the study's claims, as lines."""
     from quantscope.advise.claims import judge_claims
     from quantscope.advise.scenarios import matrix_lines
     from quantscope.analysis.summary import summarize
-    from quantscope.commands.estimate import split
-    from quantscope.env import fingerprint
+    from quantscope.commands.estimate import load_calibration, split
     from quantscope.report.decision import matrix
     from quantscope.report.projected import measured_params, project_rows
 
     hw = split(hardware)
-    projected, notes = project_rows(rows, hw, machine_id=fingerprint().machine_id) if hw else ([], [])
+    projected, notes = [], []
+    if hw:  # calibrated as `estimate --store` is: every machine's rows in the store (our GPU runs too)
+        calibration, machine = load_calibration(store, hw)
+        projected, notes = project_rows(rows, hw, calibration=calibration, machine_id=machine)
     summaries = [summarize(i, r) for i, r in rows]
     sizes = {s.result.spec.model.label: measured_params(s.result) for s in summaries}
     return (notes + matrix_lines(matrix(rows, projected))

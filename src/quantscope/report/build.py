@@ -36,15 +36,18 @@ def join_sections(pages: list[str]) -> str:
     return first[:first.index("<body>") + len("<body>")] + "\n" + sections + first[first.rindex("</body>"):]
 
 
-def projections(rows, hardware: list[str] | None) -> tuple[list, list[str]]:
+def projections(rows, hardware: list[str] | None, st=None) -> tuple[list, list[str]]:
     """Each ok row projected on each hardware id and on the scaling ladder (report/projected.py), with the
-    notes on rows that could not be; nothing without hardware ids."""
+    notes on rows that could not be; nothing without hardware ids. With the store, every machine's rows
+    in it calibrate (a GPU run of ours calibrates that GPU), not only the report's."""
     if not hardware:
         return [], []
     from quantscope.env import fingerprint
-    from quantscope.report.projected import SCALING_MODELS, project_rows
+    from quantscope.report.projected import SCALING_MODELS, project_rows, store_calibration
 
-    return project_rows(rows, hardware, machine_id=fingerprint().machine_id, models=SCALING_MODELS)
+    machine = fingerprint().machine_id
+    calibration = store_calibration(st, machine) if st is not None else None
+    return project_rows(rows, hardware, calibration=calibration, machine_id=machine, models=SCALING_MODELS)
 
 
 def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraints, notes: list[str],
@@ -58,14 +61,14 @@ def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraint
     if sections:
         pages = []
         for t, r, n in sections:
-            projected, why = projections(r, hardware)
+            projected, why = projections(r, hardware, st)
             pages.append(render_report(r, goal=goal, constraints=constraints, notes=n + why + budget_notes(r)
                                        + contention_notes(r) + capped_notes(r), title=t, projected=projected))
         every = [row for _, r, _ in sections for row in r]
         if len({r.spec.model.label for _, r in every}) > 1:  # several models: the views across them, last
             from quantscope.report.html import cross_model_section
 
-            pages.append(cross_model_section(every, projections(every, hardware)[0]))
+            pages.append(cross_model_section(every, projections(every, hardware, st)[0]))
         return write_report(out, join_sections(pages))
 
     baseline_id = None
@@ -76,7 +79,7 @@ def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraint
         if baseline_id not in {i for i, _ in rows}:
             raise UserError(f"baseline {baseline} is not among the report's rows (another model, workload "
                             "or machine): pick one from `quantscope results`")
-    projected, why = projections(rows, hardware)
+    projected, why = projections(rows, hardware, st)
     html = render_report(rows, baseline_id=baseline_id, goal=goal, constraints=constraints,
                          notes=notes + why + budget_notes(rows) + contention_notes(rows) + capped_notes(rows),
                          projected=projected)

@@ -7,7 +7,17 @@ from typing import Any
 
 from quantscope.present import columns as col
 from quantscope.present.units import MiB
-from quantscope.report.views import COLORS, empty, figure, grouped_barh, projected_series, register, safe, summaries
+from quantscope.report.views import (
+    COLORS,
+    empty,
+    figure,
+    grouped_barh,
+    plain_log_ticks,
+    projected_series,
+    register,
+    safe,
+    summaries,
+)
 
 
 def _baseline(s):
@@ -38,6 +48,7 @@ def dashboard(rows: list[Any], projected=()):
     spread = here["values"] + [r.p.decode_tps for r in projected if r.ok and not r.scaled]
     if max(spread) > 20 * min(spread):  # a GPU's projection beside a CPU's measurement: bars on one log axis
         a.set_xscale("log")
+        plain_log_ticks(a.xaxis)
         a.set_xlabel(col.DECODE_CI.header + " (log)")
     mem = {"name": "measured here (peak RSS)", "color": COLORS[0],
            "values": [x.peak_rss_bytes / MiB if x.peak_rss_bytes else None for x in s]}

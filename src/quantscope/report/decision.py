@@ -7,6 +7,7 @@ hardware, the projected picks marked as such.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from quantscope.report.views import empty, figure, register, safe, summaries
@@ -27,8 +28,9 @@ def matrix(rows: list[Any], projected=()) -> list[Any]:
 
 
 def cell_text(c) -> str:
-    if c.winner is None:
-        return c.why
+    if c.winner is None:  # the tree's box holds one line: the reason's head (the table above has all of it)
+        m = re.match(r"no decision: the fastest, (\S+) .*?overlaps (\d+) other", c.why)
+        return f"no decision: {m.group(1)} and {m.group(2)} others overlap" if m else c.why
     return c.winner.label + (" (projected)" if c.winner.projected else "")
 
 

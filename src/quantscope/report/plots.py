@@ -16,7 +16,7 @@ from typing import Any
 from quantscope.analysis.summary import Summary, summarize
 from quantscope.present import columns as col
 from quantscope.present.units import MiB
-from quantscope.report.views import safe  # user text in a label: "$" escaped, or mathtext would eat it
+from quantscope.report.views import plain_log_ticks, safe  # safe: "$" escaped, or mathtext would eat it
 
 COLORS = ("#3b6ea5", "#e07b39", "#5a9e4b", "#b04a5a", "#7d5ba6")
 
@@ -186,6 +186,7 @@ def token_latency(rows: list[Any]):
     ax.set_yticks(range(1, len(s) + 1), [safe(x.label) for x in s])
     ax.invert_yaxis()
     ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel("per-token decode latency [ms] (box: quartiles, whiskers: p1-p99)")
     ax.grid(axis="x", alpha=0.3)
     return fig

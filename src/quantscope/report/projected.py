@@ -45,6 +45,20 @@ def _rows(rows: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
     return [(r.run_id, r.result) if hasattr(r, "result") else r for r in rows]
 
 
+CALIBRATION_ROWS = 1000  # the newest ok rows of a store that calibrate a report's projections
+
+
+def store_calibration(st, machine_id: str | None = None):
+    """The calibration from the store's newest ok rows of every machine (a GPU run of ours calibrates that
+    GPU for every model's projection, as `estimate --store` does) and the published GPU data."""
+    from quantscope.env import physical_cores
+    from quantscope.hardware.calibrate import build_calibration
+    from quantscope.hardware.observations import cached_peaks
+
+    peaks = cached_peaks(machine_id, physical_cores()) if machine_id else None  # as `estimate` calibrates
+    return build_calibration(st.results(status="ok", limit=CALIBRATION_ROWS), machine_id, peaks)
+
+
 def default_calibration(rows: list[tuple[int, Any]], machine_id: str | None = None):
     """The calibration from these rows and the published GPU data (no microbenchmark is run)."""
     from quantscope.hardware.calibrate import build_calibration
