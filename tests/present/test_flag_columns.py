@@ -81,3 +81,18 @@ def test_compare_shows_the_flag_and_names_the_contended_run(tmp_path):
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())
     assert "1.70 (contended)" in out and f"Contended: run(s) {ids[1]} were measured" in out
+
+
+def test_a_ppl_over_the_capped_first_windows_says_so():
+    from helpers.results import make_result
+
+    from quantscope.analysis.summary import summarize
+    from quantscope.present.columns import PPL
+
+    full = summarize(1, make_result())
+    cut = make_result()
+    nll = cut.get("nll")
+    nll.meta.update({"capped": {"max_seconds": 30.0, "windows_planned": 9, "tokens_planned": 2295},
+                     "tokens_scored": 765})
+    assert "first" not in PPL.cell(full)
+    assert "first 765 tokens" in PPL.cell(summarize(2, cut))

@@ -177,7 +177,15 @@ TOKEN_P50_P99 = Column("token p50 / p99", "ms", _token_p50_p99, higher_is_better
 PEAK_RSS = Column("peak RSS", "MiB", _bytes("peak_rss_bytes"), higher_is_better=False)
 WEIGHTS = Column("weights", "MiB", _bytes("weight_bytes"), higher_is_better=False)
 FILE = Column("file", "MiB", _bytes("file_bytes"), higher_is_better=False, optional=True)
-PPL = Column("PPL", "", lambda s: fmt_pm(*s.ppl) if s.ppl else NONE, spread="SE", higher_is_better=False,
+def _ppl_cut(s: Summary) -> str:
+    """A row whose quality pass its time cap cut scored the reference's first windows only: its PPL is
+    over those tokens, not comparable with a PPL over all of them (its KLD is, on the same tokens)."""
+    m = s.result.get("nll")
+    capped = (m.meta or {}).get("capped") if m is not None else None
+    return f"first {m.meta['tokens_scored']} tokens" if capped else ""
+
+
+PPL = Column("PPL", "", lambda s: fmt_pm(*s.ppl) if s.ppl else NONE, _ppl_cut, spread="SE", higher_is_better=False,
              optional=True)
 KLD = Column("KLD", "nat", _kld, lambda s: REFERENCE if s.is_reference else "", "SE", higher_is_better=False,
              optional=True)
