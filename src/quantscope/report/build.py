@@ -36,17 +36,31 @@ def join_sections(pages: list[str]) -> str:
     return first[:first.index("<body>") + len("<body>")] + "\n" + sections + first[first.rindex("</body>"):]
 
 
-def projections(rows, hardware: list[str] | None, st=None) -> tuple[list, list[str]]:
-    """Each ok row projected on each hardware id and on the scaling ladder (report/projected.py), with the
-    notes on rows that could not be; nothing without hardware ids. With the store, every machine's rows
-    in it calibrate (a GPU run of ours calibrates that GPU), not only the report's."""
+def calibrate_once(hardware: list[str] | None, st=None):
+    """(calibration, machine id) for a report's projections: with the store, every machine's rows in it
+    calibrate (a GPU run of ours calibrates that GPU), not only the report's; built once per report."""
     if not hardware:
-        return [], []
+        return None, None
     from quantscope.env import fingerprint
-    from quantscope.report.projected import SCALING_MODELS, project_rows, store_calibration
+    from quantscope.report.projected import store_calibration
 
     machine = fingerprint().machine_id
-    calibration = store_calibration(st, machine) if st is not None else None
+    return (store_calibration(st, machine) if st is not None else None), machine
+
+
+def projections(rows, hardware: list[str] | None, calibrated=(None, None)) -> tuple[list, list[str]]:
+    """Each ok row projected on each hardware id and on the scaling ladder (report/projected.py), with the
+    notes on rows that could not be; nothing without hardware ids. `calibrated`: calibrate_once's pair
+    (no calibration: the rows' own)."""
+    if not hardware:
+        return [], []
+    from quantscope.report.projected import SCALING_MODELS, project_rows
+
+    calibration, machine = calibrated
+    if machine is None:
+        from quantscope.env import fingerprint
+
+        machine = fingerprint().machine_id
     return project_rows(rows, hardware, calibration=calibration, machine_id=machine, models=SCALING_MODELS)
 
 
@@ -58,17 +72,18 @@ def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraint
     from quantscope.analysis.compare import capped_notes, contention_notes
     from quantscope.report.html import render_report, write_report
 
+    calibrated = calibrate_once(hardware, st)
     if sections:
         pages = []
         for t, r, n in sections:
-            projected, why = projections(r, hardware, st)
+            projected, why = projections(r, hardware, calibrated)
             pages.append(render_report(r, goal=goal, constraints=constraints, notes=n + why + budget_notes(r)
                                        + contention_notes(r) + capped_notes(r), title=t, projected=projected))
         every = [row for _, r, _ in sections for row in r]
         if len({r.spec.model.label for _, r in every}) > 1:  # several models: the views across them, last
             from quantscope.report.html import cross_model_section
 
-            pages.append(cross_model_section(every, projections(every, hardware, st)[0]))
+            pages.append(cross_model_section(every, projections(every, hardware, calibrated)[0]))
         return write_report(out, join_sections(pages))
 
     baseline_id = None
@@ -79,7 +94,7 @@ def build_report(rows, out: Path, *, baseline: str | None, goal: str, constraint
         if baseline_id not in {i for i, _ in rows}:
             raise UserError(f"baseline {baseline} is not among the report's rows (another model, workload "
                             "or machine): pick one from `quantscope results`")
-    projected, why = projections(rows, hardware, st)
+    projected, why = projections(rows, hardware, calibrated)
     html = render_report(rows, baseline_id=baseline_id, goal=goal, constraints=constraints,
                          notes=notes + why + budget_notes(rows) + contention_notes(rows) + capped_notes(rows),
                          projected=projected)
