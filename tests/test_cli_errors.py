@@ -46,6 +46,11 @@ BAD = [
     (["sweep", "--model", "synthetic:tiny-llama", "--timeout", "nan"], ["--timeout", "got nan"]),
     (["run", "--model", "synthetic:tiny-llama", "--gen-tokens", "0"], ["gen_tokens must be >= 1"]),
     (["sweep", "--model", "synthetic:tiny-llama", "--device", "tpu"], ["device 'tpu'", "cpu, cuda"]),
+    # refused before any run or its reference starts (issue 12): no tokenizer makes more tokens than bytes
+    (["run", "--model", "synthetic:tiny-llama", "--backend", "torchao", "--quant", "smoothquant-w8a8",
+      "--qparam", "calib_samples=100000"], ["calibration text has", "bytes", "lower calib_samples"]),
+    (["run", "--model", "synthetic:tiny-llama", "--backend", "torchao", "--quant", "smoothquant-w8a8",
+      "--qparam", "alpha=1.5"], ["alpha=1.5 is outside [0, 1]"]),
 ]
 
 

@@ -54,7 +54,14 @@ def test_a_model_without_tokenizer_gets_the_texts_bytes_within_its_vocabulary():
 
 def test_too_few_tokens_is_a_user_error_naming_the_params():
     with pytest.raises(UserError, match="lower calib_samples or calib_seq_len"):
-        calibration_batches(CalibrationSpec(samples=10_000, seq_len=1000), lambda t: [1] * 100, 10)
+        calibration_batches(CalibrationSpec(samples=100, seq_len=128), lambda t: [1] * 100, 10)
+
+
+def test_a_request_beyond_the_texts_bytes_is_refused_before_any_tokenizer():
+    with pytest.raises(UserError, match="bytes, so fewer tokens than 10000 x 1000"):
+        CalibrationSpec(samples=10_000, seq_len=1000)
+    with pytest.raises(UserError, match="calibration text has"):
+        CalibratedConfig.from_params({"calib_samples": "100000"})
 
 
 def test_a_calibrated_config_carries_its_calibration_as_plain_params():

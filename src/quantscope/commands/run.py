@@ -150,4 +150,6 @@ def measure_and_store(spec: RunSpec, store_path: Path | None, timeout: float, qu
             for line in drop_lines(st, result):
                 typer.echo(line)
     typer.echo(f"  stored as run {run_id} in {store_path or default_store_path()} (key {spec.key_hash()})")
+    if result.status == "failed" and result.info.get("exception") == "UserError":
+        return 2  # bad input found once the model was loaded (an unmapped architecture): a usage error
     return 0 if result.status in ("ok", "unsupported") else 1

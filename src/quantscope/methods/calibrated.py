@@ -34,6 +34,7 @@ class CalibratedConfig(QuantConfig):
     def __post_init__(self) -> None:
         check(self.calib_samples >= 1, f"{self.method}: calib_samples must be >= 1")
         check(self.calib_seq_len >= 2, f"{self.method}: calib_seq_len must be >= 2")
+        self.calibration  # noqa: B018 - builds the CalibrationSpec, which refuses a text too short for it
 
     @property
     def calibration(self) -> CalibrationSpec:

@@ -16,6 +16,7 @@ the calibration token ids' (`Calibration.info`).
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
 from collections.abc import Callable
@@ -41,6 +42,13 @@ class CalibrationSpec:
     def __post_init__(self) -> None:
         if self.samples < 1 or self.seq_len < 2:
             raise UserError(f"calibration needs samples >= 1 and seq_len >= 2, got {self.samples} x {self.seq_len}")
+        # Refused here, before any run (and its reference) starts: no tokenizer makes more tokens than the
+        # text has UTF-8 bytes (byte-level BPE and SentencePiece's byte fallback cover >= 1 byte a token; the
+        # no-tokenizer fallback is one token a byte). A request under this bound is checked again, exactly,
+        # once the model's tokenizer has cut the text (calibration_batches).
+        if self.samples * self.seq_len > text_bytes():
+            raise UserError(f"calibration text has {text_bytes():,} bytes, so fewer tokens than {self.samples} x "
+                            f"{self.seq_len}: lower calib_samples or calib_seq_len")
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,12 @@ def module_docstrings(path: str) -> list[str]:
     nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef
                                                                  | ast.ClassDef)]
     return [doc for n in nodes if (doc := ast.get_docstring(n))]
+
+
+@functools.cache
+def text_bytes() -> int:
+    """The calibration text's length in UTF-8 bytes: an upper bound on its tokens under any tokenizer."""
+    return len(docstrings_text()[0].encode("utf-8"))
 
 
 def docstrings_text() -> tuple[str, list[str]]:
