@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from quantscope.metrics.student_t import critical_value
+
 
 def t_quantile(confidence: float, dof: int) -> float:
     """Two-sided Student-t critical value, e.g. 4.303 for 95 % with 2 degrees of freedom.
@@ -12,11 +14,8 @@ def t_quantile(confidence: float, dof: int) -> float:
     >>> round(t_quantile(0.95, 2), 3)
     4.303
     """
-    # scipy.special's inverse t CDF (what scipy.stats.t.ppf calls): importing scipy.stats costs 1.5-3 s
-    # on these CPUs, more than a whole `compare` or `recommend` should take (issue 19)
-    from scipy.special import stdtrit
-
-    return float(stdtrit(dof, 0.5 + confidence / 2))
+    # not scipy's stdtrit: importing scipy.special alone costs half of what `compare` may take (student_t.py)
+    return critical_value(confidence, dof)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
