@@ -156,12 +156,20 @@ def catalog_id_for_gpu(name: str | None) -> str | None:
 
     >>> catalog_id_for_gpu("NVIDIA H100 80GB HBM3"), catalog_id_for_gpu("NVIDIA A100-SXM4-80GB")
     ('h100-sxm', 'a100-80gb-sxm')
+
+    The NVL (PCIe, NVLink-bridged) parts share the SXM names' first token but not their figures (the
+    H200 NVL's TDP is 600 W, its peaks lower): none of them is in the catalog, so none is mapped.
+
+    >>> catalog_id_for_gpu("NVIDIA H200 NVL"), catalog_id_for_gpu("NVIDIA H100 NVL"), catalog_id_for_gpu("NVIDIA H200")
+    (None, None, 'h200')
     """
     if not name or " + " in name or " x " in name:
         return None
     import re
 
     upper = name.upper()
+    if re.search(r"(^|[^A-Z0-9])NVL([^A-Z0-9]|$)", upper):
+        return None
     for needle, hw_id in _GPU_NAMES:  # whole tokens only: A10 is not A100, L4 is not L40S
         if re.search(rf"(^|[^A-Z0-9]){re.escape(needle)}([^A-Z0-9]|$)", upper):
             return hw_id
