@@ -10,7 +10,12 @@
 
 Errors are projected / measured - 1 on tokens/s: + means the projection was optimistic.
 
-    .venv/bin/python benchmarks/projection_error.py ~/.local/share/quantscope/results.sqlite
+--kernels first times the kernels of this machine's torch and torchao formats in the store on a
+synthetic Linear stack (hardware/kernels.py; cached, a few seconds a format, run alone), so a format
+left out is projected from its runtime's other formats scaled by the two kernels' rates. Without it,
+kernel rates cached before are used, as `estimate` uses them.
+
+    .venv/bin/python benchmarks/projection_error.py ~/.local/share/quantscope/results.sqlite [--kernels]
     .venv/bin/python benchmarks/projection_error.py --published-only
 """
 
@@ -32,24 +37,36 @@ def med_abs(values: list[float]) -> str:
     return f"{statistics.median(vals):.1%} (n={len(vals)})" if vals else "- (n=0)"
 
 
-def store_part(path: Path) -> None:
+def store_part(path: Path, measure_kernels: bool = False) -> None:
     from quantscope.env import fingerprint, physical_cores
+    from quantscope.hardware import kernels
     from quantscope.hardware.calibrate import Calibration
+    from quantscope.hardware.gemm import machine_gemm
     from quantscope.hardware.observations import cached_peaks, published_observations, store_observations
     from quantscope.store import Store
 
     with Store(path, readonly=True) as st:
         rows = st.results(status="ok")
-    machine = fingerprint().machine_id
+    machine, threads = fingerprint().machine_id, physical_cores()
+    if measure_kernels:
+        machine_gemm(machine, threads)  # the compute roofs the prefill shares are read against
+        wanted = kernels.wanted_from_rows(rows, machine)
+        print(f"timing the kernels of {len(wanted)} format(s) on this machine (cached) ...", file=sys.stderr)
+        kernels.machine_kernels(machine, threads, wanted, measure=True)
+    peaks = cached_peaks(machine, threads)
+    rates = kernels.rates_for_calibration(machine, threads, peaks)
     skipped: list[str] = []
-    obs = store_observations(rows, {machine: cached_peaks(machine, physical_cores())}, skipped)
+    obs = store_observations(rows, {machine: peaks}, skipped)
     print(f"== {path}: {len(rows)} ok rows, {len(obs)} usable (each projected from all the others)")
     for line in skipped:
         print(f"   skipped {line}")
     if not obs:
         return
     # as `estimate` calibrates: the published GPU rows beside the store's (only store rows are left out)
-    errs = [e for e in Calibration(obs + published_observations()).loo_errors() if e["obs"].run_id is not None]
+    if rates:
+        print(f"   kernel rates timed here for {len(rates)} format(s): {', '.join(sorted(rates))}")
+    calibration = Calibration(obs + published_observations(), {f"local:{machine}": rates})
+    errs = [e for e in calibration.loo_errors() if e["obs"].run_id is not None]
     print(f"{'run':>5} {'runtime':<16} {'format':<30} {'model':<22} {'decode t/s':>10} {'err':>8} "
           f"{'prefill t/s':>11} {'err':>8} {'lvl':>3} {'weights: ours/stored':>21}")
     for e in errs:
@@ -105,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("store", nargs="?", type=Path, help="a quantscope result store (SQLite)")
     ap.add_argument("--published-only", action="store_true", help="only the published GPU data")
+    ap.add_argument("--kernels", action="store_true", help="time this machine's torch/torchao kernels first")
     args = ap.parse_args(argv)
     if args.store is None and not args.published_only:
         ap.error("give a STORE, or --published-only")
@@ -112,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.store.is_file():
             print(f"projection_error: no store at {args.store}", file=sys.stderr)
             return 2
-        store_part(args.store)
+        store_part(args.store, args.kernels)
     published_part()
     return 0
 

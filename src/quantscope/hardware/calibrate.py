@@ -19,7 +19,8 @@ keyed by machine id) and from published.toml (GPUs, one cited source per row).
 A projection uses the closest data it has and says which (`level`):
   0 same hardware, runtime and format
   1 same runtime and format, other hardware of the same kind (CPU/GPU): kernels travel with the format
-  2 same hardware and runtime, other formats (their median)
+  2 same hardware and runtime, other formats (their median; on this machine, scaled by the ratio of the
+    formats' kernel rates where kernels.py timed both: a format's kernel, not its bytes, sets its speed)
   3 other runtimes' data for the format on that kind of hardware       4 none: a prior
 and its interval is the 90th percentile of the leave-one-out errors of the observations that were
 projected at the same level (`loo_errors`), widened to a floor when too few exist.
@@ -79,8 +80,9 @@ def family(fmt: str) -> str:
 class Calibration:
     """All observations, fitted per (hardware, runtime); `efficiency` answers with its level and notes."""
 
-    def __init__(self, obs: list[Obs]) -> None:
+    def __init__(self, obs: list[Obs], kernels: dict[str, dict[str, dict[str, Any]]] | None = None) -> None:
         self.obs = list(obs)
+        self.kernels = kernels or {}  # hardware id -> format key -> kernels.py rates (this machine's)
         groups: dict[tuple[str, str], list[Obs]] = defaultdict(list)
         for o in self.obs:
             groups[(o.hw, o.runtime)].append(o)
@@ -165,6 +167,9 @@ class Calibration:
         if found:
             return found
         if g and g.eta:
+            scaled = self._kernel_scaled(hw, runtime, fmt, g)
+            if scaled is not None:
+                return scaled
             kappas = [v for v in g.kappa.values()]
             kappa, plevel = (statistics.median(kappas), 2) if kappas else self._kappa_fallback(hw, kind, runtime,
                                                                                                fmt, g)
@@ -184,6 +189,25 @@ class Calibration:
         notes.append(f"no measurement of this runtime or format on {kind} hardware: prior shares, wide interval")
         o_dec = self.borrowed_overhead(kind, notes)
         return Efficiency(PRIOR_ETA, PRIOR_KAPPA, o_dec, 0.0, 4, 4, 0, tuple(notes))
+
+    def _kernel_scaled(self, hw: str, runtime: str, fmt: str, g: GroupFit) -> Efficiency | None:
+        """Level 2 on a machine whose kernels were timed: each fitted format's share scaled by the ratio of
+        the two formats' kernel rates (decode bytes/s; prefill FLOP/s as a share of each compute roof),
+        the runtime's shared overheads; None without timed kernels for `fmt` and a fitted format."""
+        rates = self.kernels.get(hw, {})
+        mine = rates.get(fmt)
+        if mine is None or mine.get("runtime") != runtime:
+            return None
+        pairs = [(f, e) for f, e in g.eta.items() if f in rates]
+        if not pairs:
+            return None
+        eta = statistics.median(e * mine["decode_Bps"] / rates[f]["decode_Bps"] for f, e in pairs)
+        ks = [g.kappa[f] * (mine["prefill_flops"] / mine["peak"]) / (rates[f]["prefill_flops"] / rates[f]["peak"])
+              for f, _ in pairs if f in g.kappa and mine.get("peak") and rates[f].get("peak")]
+        kappa, plevel = (statistics.median(ks), 2) if ks else self._kappa_fallback(hw, "cpu", runtime, fmt, g)
+        note = (f"{fmt} not measured with {runtime} here: {len(pairs)} fitted format(s)' shares scaled by the "
+                f"ratio of kernel rates timed on a {hw} Linear stack (hardware/kernels.py)")
+        return Efficiency(eta, kappa, g.decode_overhead_s, g.prefill_overhead_s, 2, plevel, len(pairs), (note,))
 
     def borrowed_overhead(self, kind: str, notes: list[str]) -> float:
         """A runtime without its own overhead fit borrows the median fitted per-layer overhead on this kind
@@ -227,7 +251,7 @@ class Calibration:
         """Each observation projected from all the others: log errors for decode and prefill, and levels."""
         out = []
         for i, o in enumerate(self.obs):
-            rest = Calibration(self.obs[:i] + self.obs[i + 1:])
+            rest = Calibration(self.obs[:i] + self.obs[i + 1:], self.kernels)
             eff = rest.point(o.hw, o.kind, o.runtime, o.fmt)
             dec = pre = None
             if o.decode_s:
@@ -287,4 +311,10 @@ def build_calibration(rows: list[tuple[int, Any]] | None, machine_id: str | None
     obs = store_observations(rows or [], peaks_by_machine, skipped)
     if published:
         obs += published_observations()
-    return Calibration(obs)
+    kernels = {}
+    if machine_id:  # what kernels.py timed here before (it never measures on its own)
+        from quantscope.env import physical_cores
+        from quantscope.hardware.kernels import rates_for_calibration
+
+        kernels = {f"local:{machine_id}": rates_for_calibration(machine_id, physical_cores(), peaks or {})}
+    return Calibration(obs, kernels)

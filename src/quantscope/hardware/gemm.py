@@ -1,11 +1,17 @@
 """GEMM throughput of this machine per dtype through torch: fp32, bf16 and int8 (`torch._int_mm`).
 
-The compute roof of `local` (the catalog's peaks for GPUs come from datasheets). A square
-M = N = K matmul does 2*M*N*K operations (one multiply and one add per inner-product term, the
-convention of every FLOPS datasheet and of nanoGPT's estimate_mfu). Best of `reps` after an
-untimed warm-up; the result is checked against a float64 product so a broken kernel cannot pass.
-Cached per machine and thread count beside the bandwidth figure, with the same lock and the same
-refusal to keep a measurement disturbed by other work (bandwidth.py).
+The compute roof of `local` (the catalog's peaks for GPUs come from datasheets). An (M x K) @ (K x N)
+matmul does 2*M*N*K operations (one multiply and one add per inner-product term, the convention of
+every FLOPS datasheet and of nanoGPT's estimate_mfu). Each dtype is timed at three shapes whose
+operands stay in cache: a decode step's matrix-vector product (M = 1), a prompt's (M = 128) and a
+square one (M = K = N = 1024); the dtype's peak is the best of them. One square shape is not the
+roof of the others: on an AVX2 CPU without AVX512-BF16 torch's bf16 1024^3 matmul ran 0.88 GFLOP/s
+while its decode of the bundled model computed 4.3 GFLOP/s (a smaller M takes another kernel), so
+the square figure made every bf16 decode look compute-bound, projected 5x too slow. Best of `reps`
+after an untimed warm-up, each timing long enough for the clock (repeated to >= 20 ms); the result is
+checked against a float64 product so a broken kernel cannot pass. Cached per machine and thread
+count beside the bandwidth figure, with the same lock and the same refusal to keep a measurement
+disturbed by other work (bandwidth.py); a cache written by another method is measured again.
 
 >>> g = measure_gemm(threads=1, size=128, reps=1)  # doctest: +SKIP
 >>> sorted(g["flops"])  # doctest: +SKIP
@@ -26,7 +32,10 @@ from quantscope.errors import UserError
 SIZE = 1024
 REPS = 5
 DTYPES = ("fp32", "bf16", "int8")
-METHOD = f"torch matmul {SIZE}^3, best of {REPS} after a warm-up, 2*M*N*K operations; int8 via torch._int_mm"
+ROWS = (1, 128, SIZE)  # M of the (M x SIZE) @ (SIZE x SIZE) products: decode, prompt, square
+MIN_TIMED_S = 0.02
+METHOD = (f"torch matmul (M x {SIZE}) @ ({SIZE} x {SIZE}), M in {ROWS}: best shape, best of {REPS} after a "
+          "warm-up, 2*M*N*K operations; int8 via torch._int_mm")
 
 
 def gemm_flops(m: int, n: int, k: int) -> int:
@@ -34,30 +43,33 @@ def gemm_flops(m: int, n: int, k: int) -> int:
     return 2 * m * n * k
 
 
-def _one(dtype: str, size: int, reps: int) -> tuple[float, float]:
-    """(best seconds, max relative error vs float64) for one dtype."""
+def _one(dtype: str, m: int, size: int, reps: int) -> tuple[float, float]:
+    """(best seconds of one product, max relative error vs float64) for one dtype and (m x size) @ (size x size)."""
     import torch
 
     g = torch.Generator().manual_seed(0)
     if dtype == "int8":
-        a = torch.randint(-8, 8, (size, size), dtype=torch.int8, generator=g)
+        a = torch.randint(-8, 8, (m, size), dtype=torch.int8, generator=g)
         b = torch.randint(-8, 8, (size, size), dtype=torch.int8, generator=g)
 
         def fn():
             return torch._int_mm(a, b)
     else:
         tdt = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
-        a = torch.randn(size, size, generator=g).to(tdt)
+        a = torch.randn(m, size, generator=g).to(tdt)
         b = torch.randn(size, size, generator=g).to(tdt)
 
         def fn():
             return a @ b
+    t0 = time.perf_counter()
     out = fn()  # warm-up: thread pool start, first-touch of the output
+    inner = max(1, int(MIN_TIMED_S / max(time.perf_counter() - t0, 1e-7)))
     best = float("inf")
     for _ in range(reps):
         t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
+        for _ in range(inner):
+            out = fn()
+        best = min(best, (time.perf_counter() - t0) / inner)
     ref = a.double() @ b.double()
     err = float((out.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-30))
     return best, err
@@ -76,21 +88,26 @@ def measure_gemm(threads: int, size: int = SIZE, reps: int = REPS, dtypes: tuple
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     flops: dict[str, float] = {}
+    by_shape: dict[str, dict[str, float]] = {}
     skipped: dict[str, str] = {}
     try:
         for dtype in dtypes:
-            try:
-                seconds, err = _one(dtype, size, reps)
-            except (RuntimeError, NotImplementedError) as e:  # e.g. _int_mm without a kernel here
-                skipped[dtype] = " ".join(str(e).split())[:200]
-                continue
-            if err > TOLERANCE[dtype]:
-                raise RuntimeError(f"GEMM {dtype} computed wrong values (relative error {err:.2g}): not valid")
-            flops[dtype] = gemm_flops(size, size, size) / seconds
+            for m in sorted({min(r, size) for r in ROWS}):
+                try:
+                    seconds, err = _one(dtype, m, size, reps)
+                except (RuntimeError, NotImplementedError) as e:  # e.g. _int_mm without a kernel (for this M) here
+                    skipped[f"{dtype} M={m}"] = " ".join(str(e).split())[:200]
+                    continue
+                if err > TOLERANCE[dtype]:
+                    raise RuntimeError(f"GEMM {dtype} M={m} computed wrong values (relative error {err:.2g}): "
+                                       "not valid")
+                by_shape.setdefault(dtype, {})[f"{m}x{size}x{size}"] = gemm_flops(m, size, size) / seconds
+            if dtype in by_shape:
+                flops[dtype] = max(by_shape[dtype].values())
     finally:
         torch.set_num_threads(before)
-    return {"flops": flops, "skipped": skipped, "threads": threads, "size": size, "reps": reps,
-            "method": METHOD, "torch": torch.__version__}
+    return {"flops": flops, "by_shape": by_shape, "skipped": skipped, "threads": threads, "size": size,
+            "reps": reps, "method": METHOD, "torch": torch.__version__}
 
 
 def machine_gemm(machine_id: str, threads: int) -> dict[str, Any]:
@@ -106,7 +123,7 @@ def machine_gemm(machine_id: str, threads: int) -> dict[str, Any]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             cached = json.loads(path.read_text())
-            if cached.get("machine_id") == machine_id and cached.get("flops"):
+            if cached.get("machine_id") == machine_id and cached.get("flops") and cached.get("method") == METHOD:
                 return cached
         except (OSError, ValueError):
             pass

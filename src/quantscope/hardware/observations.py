@@ -186,12 +186,15 @@ def published_observations() -> list[Obs]:
 
 
 def cached_peaks(machine_id: str, threads: int) -> dict[str, float]:
-    """This machine's GEMM peaks if measured before (gemm.py's cache); {} otherwise (nothing measured)."""
+    """This machine's GEMM peaks if measured before by gemm.py's current method; {} otherwise (nothing
+    measured, or measured by a method whose peaks were wrong: gemm.py's docstring)."""
     import json
 
     from quantscope.hardware.bandwidth import data_dir
+    from quantscope.hardware.gemm import METHOD
 
     try:
-        return dict(json.loads((data_dir() / f"gemm-{machine_id}-t{threads}.json").read_text())["flops"])
-    except (OSError, ValueError, KeyError, TypeError):
+        cached = json.loads((data_dir() / f"gemm-{machine_id}-t{threads}.json").read_text())
+        return dict(cached["flops"]) if cached.get("method") == METHOD else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
