@@ -191,39 +191,57 @@ def ours(fp32: Any, spec: Any, simulated: bool) -> tuple[Any, dict[str, Any]]:
     return backend, facts
 
 
-def torchao_smoothquant(fp32: Any, alpha: float, config: Any) -> Any:
+def torchao_smoothquant(fp32: Any, alpha: float, config: Any, matched: bool = False) -> Any:
+    """torchao's prototype SmoothQuantConfig on every Linear but lm_head (its own default); `matched`: only on
+    the Linears our mapping smooths (q/k/v, gate/up: the norm-fed ones), the others plain int8 dynamic as
+    ours leaves them, so both sides smooth the same layers."""
     from torchao.prototype.smoothquant import SmoothQuantConfig
     from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
     from torchao.quantization.quantize_.common.quantization_step import QuantizationStep
 
+    from quantscope.methods.smoothquant.mappings import groups_for
     from quantscope.methods.torchao_configs import _filter
 
     backend = copy.deepcopy(fp32)
     keep = _filter(backend.model, config)
+    smoothed = {n for g in groups_for(backend.model) for n in g.linear_names} if matched else None
+
+    def chosen(module: Any, fqn: str) -> bool:
+        return keep(module, fqn) and (smoothed is None or fqn in smoothed)
 
     def apply(step: str) -> None:
         which = QuantizationStep.PREPARE if step == "prepare" else QuantizationStep.CONVERT
         quantize_(backend.model, SmoothQuantConfig(base_config=Int8DynamicActivationInt8WeightConfig(), step=which,
-                                                   alpha=alpha), filter_fn=keep if step == "prepare" else None)
+                                                   alpha=alpha), filter_fn=chosen if step == "prepare" else None)
+        if step == "convert" and matched:
+            quantize_(backend.model, Int8DynamicActivationInt8WeightConfig(),
+                      filter_fn=lambda m, fqn: keep(m, fqn) and fqn not in smoothed)
 
     calibrated(backend, config, apply)
     return backend
 
 
-def cross_check(base: Any, ref_file: str, alpha: float) -> list[list[str]]:
-    """Ours vs torchao's prototype SmoothQuantConfig at one α, dynamic activations: quality only."""
+def cross_check(base: Any, ref_file: str, alpha: float, tokens: int, matched: bool = False) -> list[list[str]]:
+    """Ours vs torchao's prototype SmoothQuantConfig at one α, dynamic activations: quality only, both through
+    the real int8 kernels (on a CPU without VNNI ~16 tok/s of prompt: hence its own, smaller token budget)."""
     from quantscope.methods import config_from_spec
 
     spec = base("torchao", "smoothquant-w8a8", (("alpha", str(alpha)), ("activation", "dynamic")))
+    spec = dataclasses.replace(spec, quality=dataclasses.replace(spec.quality, max_tokens=tokens))
     config = config_from_spec(spec.quant, "torchao")
     fp32 = load_fp32(spec.model)
     mine, _ = ours(fp32, spec, simulated=False)
-    theirs = torchao_smoothquant(fp32, alpha, config)
+    sides = [(f"ours α={alpha} (folded into the norms)", mine),
+             (f"torchao SmoothQuantConfig α={alpha} (scale per Linear at run time, every Linear)",
+              torchao_smoothquant(fp32, alpha, config))]
+    if matched:
+        sides.append((f"torchao SmoothQuantConfig α={alpha} on our smoothed Linears only (q/k/v, gate/up)",
+                      torchao_smoothquant(fp32, alpha, config, matched=True)))
     rows = []
-    for name, b in ((f"ours α={alpha} (folded into the norms)", mine),
-                    (f"torchao SmoothQuantConfig α={alpha} (scale per Linear at run time)", theirs)):
+    for name, b in sides:
         rows.append([name, "quality only", *quality_cells(quality_in_process(b, spec, ref_file), False),
-                     "–", "–", "", str(alpha), "in process, int8 dynamic; speed not measured here"])
+                     "–", "–", "", str(alpha), f"in process, int8 dynamic, first {tokens} scored tokens; "
+                     "speed not measured here"])
         print("  cross-check " + " | ".join(rows[-1][:5]), file=sys.stderr, flush=True)
     return rows
 
@@ -253,6 +271,7 @@ def run_table(args: argparse.Namespace, model: Any, configs: list) -> tuple[list
     print(f"reference {reference.label} ...", file=sys.stderr, flush=True)
     ref = run_spec(reference, args.timeout)
     ref_file = ref.info.get("reference_file") if ref.status == "ok" else None
+    print("  | " + " | ".join(row(ref, True)) + " |", file=sys.stderr, flush=True)
     results: list[tuple[Any, Any]] = [(ref, None)]
     fp32 = None
     for config in configs:
@@ -285,8 +304,25 @@ def run_table(args: argparse.Namespace, model: Any, configs: list) -> tuple[list
             ppl[r.spec.quant.label] = ppl_with_se(nll.samples)[0]
     rows = [row(r, r is ref, sim) for r, sim in results]
     if args.cross_check and ref_file:
-        rows += cross_check(base, ref_file, float(args.cross_check_alpha))
+        rows += cross_check(base, ref_file, float(args.cross_check_alpha), args.cross_check_tokens,
+                            args.cross_check_matched)
     return rows, ppl, (base, workload, quality)
+
+
+def moved_lines(ppl: dict[str, float], ppl_out: dict[str, float]) -> list[str]:
+    return [f"- {label}: PPL {ppl[label]:.4g} -> {p:.4g} with outliers ({100 * (p / ppl[label] - 1):+.1f} %)"
+            for label, p in ppl_out.items() if label in ppl]
+
+
+def parse_log(path: Path) -> dict[str, float]:
+    """{configuration label: PPL} from the rows this script prints as each configuration finishes
+    ("  | label | status | PPL ± SE | ..."), for --moved."""
+    out = {}
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("  | ") and len(cells) > 2 and cells[1] == "ok" and "±" in cells[2]:
+            out[cells[0]] = float(cells[2].split("±")[0].replace(",", ""))
+    return out
 
 
 def main() -> int:
@@ -309,10 +345,20 @@ def main() -> int:
     ap.add_argument("--outlier-dir", default=None, help="where the variant's HF folder goes (default: a temp dir)")
     ap.add_argument("--cross-check", action="store_true", help="also torchao's prototype SmoothQuantConfig")
     ap.add_argument("--cross-check-alpha", default="0.5")
+    ap.add_argument("--cross-check-tokens", type=int, default=1024, help="scored tokens of the cross-check's passes")
+    ap.add_argument("--cross-check-matched", action="store_true",
+                    help="also torchao's SmoothQuantConfig on the Linears ours smooths only (the rest plain int8)")
+    ap.add_argument("--variant-only", action="store_true",
+                    help="with --outliers: run the outlier variant's table only (the original's from an earlier run)")
+    ap.add_argument("--moved", nargs=2, metavar=("ORIGINAL_LOG", "VARIANT_LOG"), default=None,
+                    help="print how each configuration's PPL moved between two saved outputs of this script, and stop")
     ap.add_argument("--timeout", type=float, default=1800.0, help="per configuration, seconds")
     ap.add_argument("--store", default=None, help="also store every result in this SQLite store")
     args = ap.parse_args()
 
+    if args.moved:
+        print("\n".join(moved_lines(*(parse_log(Path(f)) for f in args.moved))))
+        return 0
     from quantscope.errors import UserError
     from quantscope.models import parse_model
 
@@ -323,19 +369,24 @@ def main() -> int:
             if a != "auto" and not 0.0 <= float(a) <= 1.0:
                 raise UserError(f"--alphas: {a} is outside [0, 1]")
         configs = configurations(args.alphas.split(","), args.activations.split(","))
-        rows, ppl, (_, workload, quality) = run_table(args, model, configs)
+        if args.variant_only and args.outliers is None:
+            raise UserError("--variant-only needs --outliers K")
+        rows, ppl, workload, quality = [], {}, None, None
+        if not args.variant_only:
+            rows, ppl, (_, workload, quality) = run_table(args, model, configs)
         outlier_rows, moved = [], []
         if args.outliers is not None:
             import tempfile
 
             folder = Path(args.outlier_dir or tempfile.mkdtemp(prefix="quantscope-outliers-"))
             variant = parse_model(str(make_outlier_variant(model, args.outliers, args.outlier_channels, folder)))
-            outlier_rows, ppl_out = run_table(args, variant, configs)[:2]
-            moved = [f"- {label}: PPL {ppl[label]:.4g} -> {p:.4g} with outliers ({100 * (p / ppl[label] - 1):+.1f} %)"
-                     for label, p in ppl_out.items() if label in ppl]
+            outlier_rows, ppl_out, (_, workload, quality) = run_table(args, variant, configs)
+            moved = moved_lines(ppl, ppl_out)
     except (UserError, ValueError) as e:
         print(f"smoothquant_table: error: {e}", file=sys.stderr)
         return 2
+    if workload is None:
+        return 0
     recipe = f"{quality.recipe} recipe, {quality.max_tokens} tokens" if quality.enabled else "off"
     print(f"\nModel {model.label}; P={workload.prompt_tokens} G={workload.gen_tokens}; quality {recipe}; "
           f"total {time.perf_counter() - started:.0f} s; KLD and same-top-1 against torch/fp32.\n")
