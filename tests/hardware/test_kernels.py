@@ -60,15 +60,19 @@ def test_rates_are_measured_once_then_read_and_a_failure_is_kept_with_its_reason
     assert "no kernel here" in cached["formats"]["torchao/broken"]["reason"]
 
 
-def test_a_left_out_format_takes_its_runtimes_share_scaled_by_the_kernel_rates():
-    # format a measured (share 0.6); b's kernel streams a third as many bytes per second as a's
-    rates = {"a": {"decode_Bps": 9e9, "prefill_flops": 1e10, "peak": 1e11, "runtime": "torch"},
-             "b": {"decode_Bps": 3e9, "prefill_flops": 1e10, "peak": 1e11, "runtime": "torch"}}
-    cal = Calibration([obs("a", 1e9, 0.6, 0.0)], {"local:x": rates})
+def test_a_left_out_formats_prefill_share_is_scaled_by_the_kernel_rates_and_its_decode_is_not():
+    # format a measured (compute share 0.4 of a 1e12 roof); b's prefill kernel reaches half of a's rate
+    from dataclasses import replace
+
+    rates = {"a": {"decode_Bps": 9e9, "prefill_flops": 1e10, "peak": 1e12, "runtime": "torch"},
+             "b": {"decode_Bps": 3e9, "prefill_flops": 5e9, "peak": 1e12, "runtime": "torch"}}
+    a = replace(obs("a", 1e9, 0.6, 0.0), prefill_tps=1.0, prompt=8, prefill_flops=0.4e12 * 8)
+    cal = Calibration([a], {"local:x": rates})
     eff = cal.point("local:x", "cpu", "torch", "b")
-    assert eff.level == 2 and eff.eta == pytest.approx(0.2) and "kernel rates" in eff.notes[0]
-    without = Calibration([obs("a", 1e9, 0.6, 0.0)]).point("local:x", "cpu", "torch", "b")
-    assert without.eta == pytest.approx(0.6)  # bytes alone: b as fast per byte as a
+    assert eff.level == 2 and eff.kappa == pytest.approx(0.2, rel=1e-6) and any("kernel" in n for n in eff.notes)
+    assert eff.eta == pytest.approx(0.6)  # decode: the runtime's line, not the kernels (calibrate.py says why)
+    plain = Calibration([a]).point("local:x", "cpu", "torch", "b")
+    assert plain.kappa == pytest.approx(0.4, rel=1e-6) and plain.eta == pytest.approx(0.6)
     other_runtime = {**rates, "b": {**rates["b"], "runtime": "torchao"}}
-    assert Calibration([obs("a", 1e9, 0.6, 0.0)], {"local:x": other_runtime}).point(
-        "local:x", "cpu", "torch", "b").eta == pytest.approx(0.6)
+    assert Calibration([a], {"local:x": other_runtime}).point("local:x", "cpu", "torch", "b").kappa == \
+        pytest.approx(0.4, rel=1e-6)

@@ -19,8 +19,8 @@ keyed by machine id) and from published.toml (GPUs, one cited source per row).
 A projection uses the closest data it has and says which (`level`):
   0 same hardware, runtime and format
   1 same runtime and format, other hardware of the same kind (CPU/GPU): kernels travel with the format
-  2 same hardware and runtime, other formats (their median; on this machine, scaled by the ratio of the
-    formats' kernel rates where kernels.py timed both: a format's kernel, not its bytes, sets its speed)
+  2 same hardware and runtime, other formats (their median; a prefill on this machine scaled by the ratio
+    of the formats' kernel rates where kernels.py timed both: a format's kernel, not its bytes, sets it)
   3 other runtimes' data for the format on that kind of hardware       4 none: a prior
 and its interval is the 90th percentile of the leave-one-out errors of the observations that were
 projected at the same level (`loo_errors`), widened to a floor when too few exist.
@@ -167,12 +167,14 @@ class Calibration:
         if found:
             return found
         if g and g.eta:
-            scaled = self._kernel_scaled(hw, runtime, fmt, g)
-            if scaled is not None:
-                return scaled
             kappas = [v for v in g.kappa.values()]
             kappa, plevel = (statistics.median(kappas), 2) if kappas else self._kappa_fallback(hw, kind, runtime,
                                                                                                fmt, g)
+            scaled = self._kernel_kappa(hw, runtime, fmt, g)
+            if scaled is not None:
+                kappa, plevel = scaled, 2
+                notes.append(f"prefill: {runtime}'s other formats' compute shares scaled by the ratio of kernel "
+                             f"rates timed on a Linear stack here (hardware/kernels.py)")
             if g.shared:
                 eta, overhead = g.shared
                 notes.append(f"{fmt} not measured with {runtime} on {hw}: one share and overhead fitted through "
@@ -190,24 +192,21 @@ class Calibration:
         o_dec = self.borrowed_overhead(kind, notes)
         return Efficiency(PRIOR_ETA, PRIOR_KAPPA, o_dec, 0.0, 4, 4, 0, tuple(notes))
 
-    def _kernel_scaled(self, hw: str, runtime: str, fmt: str, g: GroupFit) -> Efficiency | None:
-        """Level 2 on a machine whose kernels were timed: each fitted format's share scaled by the ratio of
-        the two formats' kernel rates (decode bytes/s; prefill FLOP/s as a share of each compute roof),
-        the runtime's shared overheads; None without timed kernels for `fmt` and a fitted format."""
+    def _kernel_kappa(self, hw: str, runtime: str, fmt: str, g: GroupFit) -> float | None:
+        """Level 2 prefill on a machine whose kernels were timed (kernels.py): each fitted format's compute
+        share scaled by the ratio of the two formats' prefill kernel rates, each read against its compute
+        roof; None without timed kernels for `fmt` and a fitted format. Prefill only: a prefill is the
+        linears' matrix-matrix work, which the stack times; an eager decode step here is mostly the rest
+        (attention, norms, Python: ~2/3 of an fp32 step of the bundled model), and scaling the whole step
+        by the linears' rates missed torchao's formats by -82 % to +272 % (docs/measurements/
+        projection-error-2026-11-30-whole-step.txt), worse than the runtime's shared line."""
         rates = self.kernels.get(hw, {})
         mine = rates.get(fmt)
-        if mine is None or mine.get("runtime") != runtime:
+        if mine is None or mine.get("runtime") != runtime or not mine.get("peak"):
             return None
-        pairs = [(f, e) for f, e in g.eta.items() if f in rates]
-        if not pairs:
-            return None
-        eta = statistics.median(e * mine["decode_Bps"] / rates[f]["decode_Bps"] for f, e in pairs)
-        ks = [g.kappa[f] * (mine["prefill_flops"] / mine["peak"]) / (rates[f]["prefill_flops"] / rates[f]["peak"])
-              for f, _ in pairs if f in g.kappa and mine.get("peak") and rates[f].get("peak")]
-        kappa, plevel = (statistics.median(ks), 2) if ks else self._kappa_fallback(hw, "cpu", runtime, fmt, g)
-        note = (f"{fmt} not measured with {runtime} here: {len(pairs)} fitted format(s)' shares scaled by the "
-                f"ratio of kernel rates timed on a {hw} Linear stack (hardware/kernels.py)")
-        return Efficiency(eta, kappa, g.decode_overhead_s, g.prefill_overhead_s, 2, plevel, len(pairs), (note,))
+        ks = [k * (mine["prefill_flops"] / mine["peak"]) / (rates[f]["prefill_flops"] / rates[f]["peak"])
+              for f, k in g.kappa.items() if f in rates and rates[f].get("peak")]
+        return statistics.median(ks) if ks else None
 
     def borrowed_overhead(self, kind: str, notes: list[str]) -> float:
         """A runtime without its own overhead fit borrows the median fitted per-layer overhead on this kind

@@ -5,9 +5,10 @@ matmul does 2*M*N*K operations (one multiply and one add per inner-product term,
 every FLOPS datasheet and of nanoGPT's estimate_mfu). Each dtype is timed at three shapes whose
 operands stay in cache: a decode step's matrix-vector product (M = 1), a prompt's (M = 128) and a
 square one (M = K = N = 1024); the dtype's peak is the best of them. One square shape is not the
-roof of the others: on an AVX2 CPU without AVX512-BF16 torch's bf16 1024^3 matmul ran 0.88 GFLOP/s
-while its decode of the bundled model computed 4.3 GFLOP/s (a smaller M takes another kernel), so
-the square figure made every bf16 decode look compute-bound, projected 5x too slow. Best of `reps`
+roof of the others, and the product is F.linear's (x @ W^T with W stored [out, in], as every nn.Linear
+runs it), not `a @ b`: on an AVX2 CPU without AVX512-BF16 torch's bf16 `a @ b` ran 0.8-0.9 GFLOP/s at
+every M while its decode of the bundled model computed ~4.3 GFLOP/s, so that figure made every bf16
+decode look compute-bound, projected 5x too slow. Best of `reps`
 after an untimed warm-up, each timing long enough for the clock (repeated to >= 20 ms); the result is
 checked against a float64 product so a broken kernel cannot pass. Cached per machine and thread
 count beside the bandwidth figure, with the same lock and the same refusal to keep a measurement
@@ -34,7 +35,7 @@ REPS = 5
 DTYPES = ("fp32", "bf16", "int8")
 ROWS = (1, 128, SIZE)  # M of the (M x SIZE) @ (SIZE x SIZE) products: decode, prompt, square
 MIN_TIMED_S = 0.02
-METHOD = (f"torch matmul (M x {SIZE}) @ ({SIZE} x {SIZE}), M in {ROWS}: best shape, best of {REPS} after a "
+METHOD = (f"torch linear (M x {SIZE}) @ ({SIZE} x {SIZE})^T, M in {ROWS}: best shape, best of {REPS} after a "
           "warm-up, 2*M*N*K operations; int8 via torch._int_mm")
 
 
@@ -57,10 +58,11 @@ def _one(dtype: str, m: int, size: int, reps: int) -> tuple[float, float]:
     else:
         tdt = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
         a = torch.randn(m, size, generator=g).to(tdt)
-        b = torch.randn(size, size, generator=g).to(tdt)
+        w = torch.randn(size, size, generator=g).to(tdt)  # [out, in], as nn.Linear keeps it
+        b = w.t()
 
         def fn():
-            return a @ b
+            return torch.nn.functional.linear(a, w)  # a model's matmul: x @ W^T, another kernel than a @ b
     t0 = time.perf_counter()
     out = fn()  # warm-up: thread pool start, first-touch of the output
     inner = max(1, int(MIN_TIMED_S / max(time.perf_counter() - t0, 1e-7)))
