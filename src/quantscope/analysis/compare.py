@@ -16,11 +16,10 @@ equal_var=False), as pyperf's `compare_to` and compare-llama-bench do for their 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from quantscope.metrics.stats import t_quantile
 from quantscope.metrics.student_t import two_sided_p
@@ -47,25 +46,33 @@ class RatioTest:
         return f"{self.ratio:.{digits}g}x{ci}"
 
 
-def _mean_se(x: np.ndarray) -> tuple[float, float]:
-    n = x.size
-    return float(x.mean()), (float(x.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan)
+def _floats(x: Sequence[float]) -> list[float]:
+    """Repetitions as Python floats. These tests see a few to a few hundred values: the standard library
+    computes them exactly as fast as numpy would, and `recommend` then never imports numpy (~0.13 s)."""
+    return [float(v) for v in x]
+
+
+def _mean_se(x: list[float]) -> tuple[float, float]:
+    n = len(x)
+    if n == 0:
+        return math.nan, math.nan
+    return statistics.fmean(x), (statistics.stdev(x) / math.sqrt(n) if n > 1 else math.nan)
 
 
 def ratio_ci(base: Sequence[float], other: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
     """(ratio, lo, hi) of mean(other)/mean(base); lo = hi = nan when either has fewer than 2 samples."""
-    a, b = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    a, b = _floats(base), _floats(other)
     ma, sa = _mean_se(a)
     mb, sb = _mean_se(b)
     ratio = mb / ma if ma else math.nan
-    if a.size < 2 or b.size < 2 or ma <= 0 or mb <= 0:
+    if len(a) < 2 or len(b) < 2 or ma <= 0 or mb <= 0:
         return ratio, math.nan, math.nan
     va, vb = (sa / ma) ** 2, (sb / mb) ** 2
     var = va + vb
     if var == 0:
         return ratio, ratio, ratio
     # Welch-Satterthwaite degrees of freedom of the two (relative) variance terms
-    df = var**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    df = var**2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = t_quantile(confidence, max(1, int(df))) * math.sqrt(var)
     return ratio, ratio * math.exp(-half), ratio * math.exp(half)
 
@@ -75,13 +82,15 @@ def welch_p(base: Sequence[float], other: Sequence[float]) -> float:
     statistic and Welch-Satterthwaite degrees of freedom of scipy.stats.ttest_ind(equal_var=False),
     written here with metrics/student_t.py's t CDF because importing scipy.stats takes 1.5-3 s on these
     CPUs and scipy.special 0.4-0.6 s (a test holds the two equal)."""
-    a, b = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
-    if a.size < 2 or b.size < 2 or (a.std() == 0 and b.std() == 0):
+    a, b = _floats(base), _floats(other)
+    if len(a) < 2 or len(b) < 2:
         return math.nan
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    t = (b.mean() - a.mean()) / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    return two_sided_p(float(t), float(df))
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if va == 0 and vb == 0:
+        return math.nan
+    t = (statistics.fmean(b) - statistics.fmean(a)) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return two_sided_p(t, df)
 
 
 def ratio_test(base: Sequence[float], other: Sequence[float], higher_is_better: bool = True) -> RatioTest:
@@ -116,6 +125,8 @@ def mean_difference(base: Sequence[float], other: Sequence[float]) -> Difference
     so their difference has a much smaller error than two independent means (llama-perplexity's
     covariance term for ln(PPL_Q/PPL_base)).
     """
+    import numpy as np
+
     a, b = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
     if a.size == b.size and a.size > 1:
         d = b - a
@@ -203,6 +214,8 @@ def between_process(runs: Sequence[Sequence[float]]) -> BetweenProcess:
     >>> b.processes, round(b.spread, 3)
     (2, 0.084)
     """
+    import numpy as np
+
     from quantscope.metrics.stats import describe
 
     runs = [list(r) for r in runs if len(r)]
@@ -251,6 +264,8 @@ def pool_processes(rows):
     without a sibling come back unchanged, in their order.
     """
     import dataclasses
+
+    import numpy as np
 
     from quantscope.result import Measurement
 
