@@ -13,9 +13,11 @@ checked unchanged) as an HF folder, runs the same table on it through --model, a
 and prints how each configuration's perplexity moved. The paper's claim: naive static W8A8 degrades
 strongly there, smoothquant-w8a8 does not (the smoothing scales absorb K exactly).
 
-On a CPU without AVX-512 VNNI (the AMD EPYC machines of FACTS.md) torch._int_mm has no fast kernel:
-measured 26 ms for a 1 x 576 x 576 product against 0.8 ms in FP32, 93 % of a profiled int8 decode step.
-The speed columns still show it as measured; --quality-on simulated then takes the int8 rows' quality
+On a CPU without AVX-512 VNNI (the AMD EPYC machines of FACTS.md) the int8 path is slower than FP32:
+profiled on 2026-11-30 (docs/measurements/smoothquant-2026-11-30/profile.txt) a w8a8 decode step took
+264 ms against FP32's 152, `torch._int_mm` 47 ms of it and the per-Linear dynamic activation
+quantization (choose_qparams, quantize, rounding, dtype copies) most of the rest. The speed columns
+still show it as measured; --quality-on simulated then takes the int8 rows' quality
 from a fake-quant model in this process (torchao's rounding, smooth.simulate_w8a8) instead of hours of
 int8 prefill, and says so in the row.
 
