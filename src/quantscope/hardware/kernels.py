@@ -6,8 +6,10 @@ here (AMD EPYC Zen 3, AVX2) torchao's float8-weight-only decoded 1.8 tok/s and i
 from fewer bytes than bf16's 15.8: a roofline through bytes alone, fitted on a runtime's other formats,
 missed them by -80 % to +300 %. A format's kernel timed on a synthetic stack is to its projection what
 the bandwidth microbenchmark is to the whole machine: measured apart from the row it projects, so a
-leave-one-out error stays honest (calibrate.py scales a fitted format's bandwidth share by the ratio
-of the two kernels' rates).
+leave-one-out error stays honest. calibrate.py uses the prefill rates (a fitted format's compute share
+scaled by the two kernels' rates: default-sweep leave-one-out prefill error 76 % -> 26 %); the decode
+rates are kept for the record only, since scaling a whole eager decode step by them was worse than
+not (calibrate.Calibration._kernel_kappa says why).
 
 The stack: LAYERS x Linear(SIZE, SIZE) without bias in the spec's dtype, 64 M parameters (256 MB in
 fp32, 64 MB in int8: larger than the L3 caches of these CPUs, so weights stream from memory as a
