@@ -182,9 +182,12 @@ def test_configs_round_trip_and_normalise_alpha():
 def test_calibration_text_shorter_than_asked_is_one_line():
     from quantscope.methods.calibration import calibration_batches
 
-    config = SmoothQuantW8A8(calib_samples=100_000, calib_seq_len=4096)
+    with pytest.raises(UserError) as e:  # beyond the text's bytes: refused when the config is made
+        SmoothQuantW8A8(calib_samples=100_000, calib_seq_len=4096)
+    assert "\n" not in str(e.value) and "fewer tokens than" in str(e.value)
+    config = SmoothQuantW8A8(calib_samples=10, calib_seq_len=128)  # under it, but the tokenizer cuts 100 tokens
     with pytest.raises(UserError) as e:
-        calibration_batches(config.calibration, lambda text: None, VOCAB)
+        calibration_batches(config.calibration, lambda text: [1] * 100, VOCAB)
     assert "\n" not in str(e.value) and "fewer than" in str(e.value)
 
 
