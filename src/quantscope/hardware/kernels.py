@@ -58,7 +58,6 @@ def measure_format(backend: str, method: str, dtype: str, params: tuple = ()) ->
 
     from quantscope.hardware.formats import layout
     from quantscope.methods import config_from_spec, handler_for, is_calibrated
-    from quantscope.models.shape import shape_from_config
     from quantscope.spec import QuantSpec
 
     if backend not in RUNTIMES:
@@ -78,9 +77,7 @@ def measure_format(backend: str, method: str, dtype: str, params: tuple = ()) ->
             raise RuntimeError(f"kernel rates: {backend}/{method} gave non-finite outputs")
         decode_s = _time(lambda: stack(x1))
         prefill_s = _time(lambda: stack(xp))
-    shape = shape_from_config({"model_type": "llama", "hidden_size": SIZE, "intermediate_size": SIZE,
-                               "num_hidden_layers": 1, "num_attention_heads": 16, "vocab_size": 32}, "stack")
-    lay = layout(backend, method, dtype, shape, tuple(params))
+    lay = layout(backend, method, dtype, _stack_shape(), tuple(params))
     weights = LAYERS * SIZE * SIZE
     return {"decode_s": decode_s, "prefill_s": prefill_s, "decode_Bps": weights * lay.linear_bpw / decode_s,
             "prefill_flops": 2.0 * weights * PROMPT / prefill_s, "bytes_per_weight": lay.linear_bpw,
@@ -147,11 +144,16 @@ def machine_kernels(machine_id: str, threads: int, wanted: list[tuple[str, str, 
 def format_key(backend: str, method: str, dtype: str, params: tuple = ()) -> str:
     """The calibration's format key (formats.Layout.key) of a configuration."""
     from quantscope.hardware.formats import layout
+
+    return layout(backend, method, dtype, _stack_shape(), tuple(params)).key
+
+
+def _stack_shape() -> Any:
+    """The stack as a one-layer model shape: what formats.layout needs to give a format's bytes and key."""
     from quantscope.models.shape import shape_from_config
 
-    shape = shape_from_config({"model_type": "llama", "hidden_size": SIZE, "intermediate_size": SIZE,
+    return shape_from_config({"model_type": "llama", "hidden_size": SIZE, "intermediate_size": SIZE,
                                "num_hidden_layers": 1, "num_attention_heads": 16, "vocab_size": 32}, "stack")
-    return layout(backend, method, dtype, shape, tuple(params)).key
 
 
 def wanted_from_rows(rows: list[tuple[int, Any]], machine_id: str) -> list[tuple[str, str, str, str, tuple]]:
