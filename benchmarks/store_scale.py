@@ -21,7 +21,6 @@ import contextlib
 import glob
 import os
 import pwd
-import resource
 import shutil
 import subprocess
 import sys
@@ -62,22 +61,26 @@ print(f"BENCH {{wall:.3f}} {{use.ru_maxrss}} {{code}} {{use.ru_utime + use.ru_st
 
 def timed(argv: list[str]) -> tuple[float, float, float, int, str]:
     """(wall s, CPU s, peak RSS MB, exit code, last stderr line) of one command in a fresh process; wall and
-    CPU cover the whole process, Python's start and imports included."""
+    CPU cover the whole process, Python's start and imports included (CPU: the child's own rusage)."""
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", CHILD.format(argv=argv)], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     line = next((x for x in reversed(done.stderr.splitlines()) if x.startswith("BENCH ")), None)
     if line is None:
         return wall, float("nan"), float("nan"), done.returncode, (done.stderr.strip().splitlines() or [""])[-1]
-    _, _inner, rss_kib, code, _cpu = line.split()
-    child = resource.getrusage(resource.RUSAGE_CHILDREN)  # every child so far: the difference is this one's
-    cpu = child.ru_utime + child.ru_stime - timed.cpu_before
-    timed.cpu_before = child.ru_utime + child.ru_stime
+    _, _inner, rss_kib, code, cpu = line.split()
     other = [x for x in done.stderr.splitlines() if not x.startswith("BENCH ")]
-    return wall, cpu, int(rss_kib) / 1024, int(code), (other[-1] if other else "")
+    return wall, float(cpu), int(rss_kib) / 1024, int(code), (other[-1] if other else "")
 
 
-timed.cpu_before = 0.0  # type: ignore[attr-defined]
+def timed_n(argv: list[str], repeat: int) -> tuple[float, float, float, float, int, str]:
+    """`timed` `repeat` times: (median wall, max wall, CPU of the median run, peak RSS of all, exit, note).
+
+    The median is what the target is checked on: one command on a shared 2-core VM can be held up by a
+    neighbour for a few hundred ms; the max is printed beside it so a slow outlier is not hidden."""
+    runs = sorted((timed(argv) for _ in range(repeat)), key=lambda r: r[0])
+    mid = runs[len(runs) // 2]
+    return mid[0], runs[-1][0], mid[1], max(r[2] for r in runs), max(r[3] for r in runs), mid[4]
 
 
 def _later(run_row: tuple, k: int, copies: int) -> tuple:
@@ -119,6 +122,15 @@ def build(location: str | Path, src_path: Path, runs: int) -> None:
         conn.execute("COMMIT")
 
 
+def analyze(url: str) -> None:
+    """VACUUM ANALYZE the freshly built PostgreSQL store: what autovacuum does to a store that grew run by
+    run. Measured without it, the commands race autovacuum's pass over 1 GB just written in one go."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
 @contextlib.contextmanager
 def pg_cluster():
     """A throwaway PostgreSQL cluster (unix socket in a temp dir), as tests/store/conftest.py starts it."""
@@ -148,7 +160,7 @@ def pg_cluster():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def measure(location: str, out_dir: Path) -> list[tuple[str, float, float, float, int, str]]:
+def measure(location: str, out_dir: Path, repeat: int) -> list[tuple[str, float, float, float, float, int, str]]:
     from quantscope.store import open_store
 
     with open_store(location, readonly=True) as st:
@@ -160,7 +172,7 @@ def measure(location: str, out_dir: Path) -> list[tuple[str, float, float, float
         "recommend": ["quantscope", "recommend", "--store", location],
         "resume check": ["resume-check", "resume-check", location],
     }
-    return [(name, *timed(argv)) for name, argv in commands.items()]
+    return [(name, *timed_n(argv, repeat)) for name, argv in commands.items()]
 
 
 def main() -> int:
@@ -168,6 +180,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--from", dest="src", type=Path, default=FIXTURE, help="store whose rows are copied")
     ap.add_argument("--pg", default=None, help="'auto' (a throwaway local cluster) or a postgresql:// URL")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each command (the median is checked)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the SQLite store built here")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="quantscope-store-scale-"))
@@ -179,29 +192,33 @@ def main() -> int:
         size = path.stat().st_size
         print(f"SQLite store: {args.runs} runs from {args.src.name}, {size / 1e6:.1f} MB, built in "
               f"{time.perf_counter() - t0:.1f} s", flush=True)
-        results["baseline"] = measure(str(args.src), work)
-        results["SQLite"] = measure(str(path), work)
+        results["baseline"] = measure(str(args.src), work, args.repeat)
+        results["SQLite"] = measure(str(path), work, args.repeat)
         if args.pg:
             with contextlib.ExitStack() as stack:
                 url = stack.enter_context(pg_cluster()) if args.pg == "auto" else args.pg
                 t0 = time.perf_counter()
                 build(url, args.src, args.runs)
                 print(f"PostgreSQL store: {args.runs} runs, built in {time.perf_counter() - t0:.1f} s", flush=True)
-                results["PostgreSQL"] = measure(url, work)
+                analyze(url)
+                results["PostgreSQL"] = measure(url, work, args.repeat)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
     failed = False
     print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs while measuring")
-    print(f"{'store':<18} {'command':<13} {'wall s':>7} {'CPU s':>6} {'target':>7} {'peak RSS MB':>12}  exit  note")
+    print(f"{'store':<18} {'command':<13} {'wall s':>7} {'max s':>6} {'CPU s':>6} {'target':>7} {'peak RSS MB':>12}"
+          "  exit  note")
     for store, rows in results.items():
-        for name, wall, cpu, rss, code, last in rows:
+        for name, wall, worst, cpu, rss, code, last in rows:
             ok = wall < TARGETS_S[name] and rss < TARGET_RSS_MB and code in (0, 1)
             failed |= not ok and store != "baseline"
-            print(f"{store:<18} {name:<13} {wall:7.2f} {cpu:6.2f} {'< ' + format(TARGETS_S[name], 'g'):>7} "
-                  f"{rss:12.0f}  {code:>4}  {'' if ok else 'MISSED '}{last[:60]}")
-    print(f"(wall and CPU: the command's whole process, Python's start and imports included; RSS target < "
-          f"{TARGET_RSS_MB} MB; 'baseline' is the same commands on the source store, --from)")
+            target = "< " + format(TARGETS_S[name], "g")
+            print(f"{store:<18} {name:<13} {wall:7.2f} {worst:6.2f} {cpu:6.2f} {target:>7} {rss:12.0f}  {code:>4}  "
+                  f"{'' if ok else 'MISSED '}{last[:60]}")
+    print(f"(wall: the median of {args.repeat} runs, max: the slowest; wall and CPU cover the command's whole "
+          f"process, Python's start and imports included; RSS target < {TARGET_RSS_MB} MB; 'baseline' is the "
+          "same commands on the source store, --from; PostgreSQL measured after VACUUM ANALYZE of the new store)")
     return 1 if failed else 0
 
 

@@ -212,3 +212,29 @@ def test_full_disk_loses_nothing_already_stored(tmp_path):
         assert check.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == len(kept) + 1
         seed_99 = "SELECT COUNT(*) FROM runs WHERE json_extract(spec_json, '$.seed') = 99"
         assert check.execute(seed_99).fetchone()[0] == 0
+
+
+def test_a_store_one_index_behind_is_read_in_place_and_indexed_on_write(tmp_path):
+    """Schema 5 only adds an index: a read-only open of a schema-4 store reads the file as it is (no
+    migrated copy of a 1 GB store in memory), and the first open for writing adds the index."""
+    from quantscope.store.migrations import READS_AS_CURRENT
+
+    path = tmp_path / "r.sqlite"
+    with Store(path) as store:
+        ok_id = store.add(indexed_result(1))
+    conn = raw(path)
+    conn.execute("DROP INDEX runs_key_machine")
+    conn.execute("DELETE FROM schema_version WHERE version > ?", (READS_AS_CURRENT,))
+    conn.close()
+    before = sha256(path)
+    with Store(path, readonly=True) as store:
+        assert store._conn.execute("PRAGMA database_list").fetchone()[2] == str(path.resolve())  # not :memory:
+        assert store.get(ok_id) == indexed_result(1)
+    assert sha256(path) == before
+    with Store(path) as store:
+        assert store.get(ok_id) == indexed_result(1)
+    indexes = {r[0] for r in raw(path).execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "runs_key_machine" in indexes
+    plan = " ".join(str(r) for r in raw(path).execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE key_hash = 'k' AND machine_id = 'm' ORDER BY id DESC LIMIT 1"))
+    assert "runs_key_machine" in plan

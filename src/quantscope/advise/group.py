@@ -64,7 +64,7 @@ def load_group(st, model: str | None = None, like: str | None = None, group: int
     default_group), among this machine's rows (any machine's if this one has none)."""
     from quantscope.analysis.pick import pick
     from quantscope.analysis.selection import context, default_group, groups
-    from quantscope.env import fingerprint
+    from quantscope.env import machine_id
 
     if like is not None and group is not None:
         raise UserError("--like and --group both pick a group: give one of them")
@@ -72,7 +72,7 @@ def load_group(st, model: str | None = None, like: str | None = None, group: int
     if not rows:
         raise UserError(f"store {st.path} holds no runs: run `quantscope sweep` first")
     anchor = pick(st, like)[1] if like else None
-    here = fingerprint().machine_id
+    here = machine_id()
     machine = anchor.env.machine_id if anchor else here if any(r.env.machine_id == here for _, r in rows) else None
     gs = groups(rows, machine_id=machine, model=model)
     if not gs:

@@ -28,7 +28,7 @@ def split(values: list[str] | None) -> list[str]:
 
 def load_calibration(store: Path | None, hardware_ids: list[str], threads: int | None = None):
     """The calibration: the store's ok rows (when a store exists) and the published GPU data."""
-    from quantscope.env import fingerprint, physical_cores
+    from quantscope.env import machine_id, physical_cores
     from quantscope.hardware.calibrate import build_calibration
     from quantscope.hardware.observations import cached_peaks
     from quantscope.store import Store, default_store_path
@@ -40,7 +40,7 @@ def load_calibration(store: Path | None, hardware_ids: list[str], threads: int |
             rows = st.results(status="ok")
     elif store is not None:
         raise UserError(f"no store at {path}: pass an existing --store, or leave it out")
-    machine = fingerprint().machine_id
+    machine = machine_id()
     peaks = cached_peaks(machine, threads or physical_cores())
     return build_calibration(rows, machine, peaks), machine
 

@@ -41,10 +41,10 @@ def calibrate_once(hardware: list[str] | None, st=None):
     calibrate (a GPU run of ours calibrates that GPU), not only the report's; built once per report."""
     if not hardware:
         return None, None
-    from quantscope.env import fingerprint
+    from quantscope.env import machine_id
     from quantscope.report.projected import store_calibration
 
-    machine = fingerprint().machine_id
+    machine = machine_id()
     return (store_calibration(st, machine) if st is not None else None), machine
 
 
@@ -58,9 +58,9 @@ def projections(rows, hardware: list[str] | None, calibrated=(None, None)) -> tu
 
     calibration, machine = calibrated
     if machine is None:
-        from quantscope.env import fingerprint
+        from quantscope.env import machine_id
 
-        machine = fingerprint().machine_id
+        machine = machine_id()
     return project_rows(rows, hardware, calibration=calibration, machine_id=machine, models=SCALING_MODELS)
 
 

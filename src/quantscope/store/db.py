@@ -30,7 +30,7 @@ from quantscope import paths
 from quantscope.errors import StoreError
 from quantscope.result import Result
 from quantscope.store.base import RUN_ROW, ReadingStore, rows_of
-from quantscope.store.migrations import STORE_SCHEMA, current_version, migrate
+from quantscope.store.migrations import READS_AS_CURRENT, STORE_SCHEMA, current_version, migrate
 from quantscope.store.stats import STAT_COLUMNS
 
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 file (fileformat.html)
@@ -209,9 +209,9 @@ class Store(ReadingStore):
     def _open_readonly(self, path: Path, exists: bool, found: int) -> sqlite3.Connection:
         if not exists:
             raise StoreError(f"no store at {path}: run `quantscope run` first, or pass --store")
-        if 1 <= found < STORE_SCHEMA:
+        if 1 <= found < READS_AS_CURRENT:
             return self._upgraded_copy(path, found)
-        if found < STORE_SCHEMA:
+        if found < 1:
             raise StoreError(
                 f"store {path} has schema {found}, older than {STORE_SCHEMA}: open it once with a "
                 "command that writes (e.g. `quantscope run`) to upgrade it"

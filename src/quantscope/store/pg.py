@@ -70,6 +70,7 @@ PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX runs_backend ON runs(backend)",
         "CREATE INDEX runs_started_at ON runs(started_at)",
     ),
+    ("CREATE INDEX runs_key_machine ON runs(key_hash, machine_id, id)",),
 )
 PG_SCHEMA = len(PG_MIGRATIONS)
 
@@ -136,7 +137,7 @@ class PgStore(ReadingStore):
     """A result store in a PostgreSQL database. One instance per thread; a context manager."""
 
     def __init__(self, url: str, *, readonly: bool = False) -> None:
-        from quantscope.store.migrations import STORE_SCHEMA
+        from quantscope.store.migrations import READS_AS_CURRENT, STORE_SCHEMA
 
         assert PG_SCHEMA == STORE_SCHEMA, "a store migration without its PostgreSQL step"
         self.path = url
@@ -153,7 +154,7 @@ class PgStore(ReadingStore):
         elif found > STORE_SCHEMA:
             problem = (f"store {url} was written by a newer quantscope (schema {found}, this one knows "
                        f"{STORE_SCHEMA}): upgrade quantscope, or use --store to pick another store")
-        elif readonly and found < STORE_SCHEMA:
+        elif readonly and found < READS_AS_CURRENT:
             problem = (f"no store at {url}: run `quantscope run` first, or pass --store" if found == 0 else
                        f"store {url} has schema {found}: open it once with a command that writes to upgrade it")
         if problem:
