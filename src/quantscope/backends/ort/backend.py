@@ -6,6 +6,7 @@ the graphs). Backend options (kv_cache, n_threads, opt_level, ep) are typed in o
 
 The timed calls keep the cache as OrtValues bound through IOBinding, so present key/values go back
 in as the next step's past without a copy through numpy (as optimum's ORTModelForCausalLM does).
+kv_cache=False runs the same graph with an empty past on the whole prefix each step (convert.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from quantscope.models.base import ModelArtifact
 from quantscope.spec import RunSpec
 
 ORT_METHODS = ("none", *METHODS.names("ort"))
+NO_CACHE_NOTE = "the KV graph with an empty past, the whole prefix each step (no export of its own)"
 
 
 def ort_config(spec: RunSpec) -> OrtConfig | None:
@@ -84,8 +86,7 @@ class OrtBackend(ExportedTokenizer):  # tokenize, vocab_size, bos_token_id
 
         opts = OrtOptions.of(spec)
         method = spec.quant.method
-        cached, facts = ensure_graph(artifact, spec.seed, opts.kv_cache, method,
-                                     quantizer_params(ort_config(spec)))
+        cached, facts = ensure_graph(artifact, spec.seed, method, quantizer_params(ort_config(spec)))
         self.meta, self.kv_cache = cached.meta, opts.kv_cache
         self.device = opts.ep
         so = ort.SessionOptions()
@@ -108,7 +109,8 @@ class OrtBackend(ExportedTokenizer):  # tokenize, vocab_size, bos_token_id
         source = "option" if opts.n_threads else "ort default"
         return {**facts, "threads": threads, "threads_source": source,
                 "ep": self.session.get_providers()[0], "opt_level": opts.opt_level,
-                "kv_cache": self.kv_cache, "onnxruntime": ort.__version__, "graph": str(cached.path),
+                "kv_cache": self.kv_cache, **({} if self.kv_cache else {"kv_cache_off": NO_CACHE_NOTE}),
+                "onnxruntime": ort.__version__, "graph": str(cached.path),
                 "file_bytes": sum(p.stat().st_size for p in cached.path.glob("model.onnx*"))}
 
     # --- the timed calls ------------------------------------------------------------------------
@@ -117,15 +119,14 @@ class OrtBackend(ExportedTokenizer):  # tokenize, vocab_size, bos_token_id
         io = self.session.io_binding()
         io.bind_cpu_input("input_ids", np.ascontiguousarray(ids, dtype=np.int64))
         io.bind_cpu_input("logits_index", index)
-        if self.kv_cache:
-            for name, value in zip(kv_names(self.meta["n_layers"], "past"), past or self._empty(ids.shape[0]),
-                                   strict=True):
-                io.bind_ortvalue_input(name, value)
+        for name, value in zip(kv_names(self.meta["n_layers"], "past"), past or self._empty(ids.shape[0]),
+                               strict=True):
+            io.bind_ortvalue_input(name, value)
         for name in self.meta["outputs"]:
             io.bind_output(name, self.device)
         self.session.run_with_iobinding(io)
         outs = io.get_outputs()
-        self.past = list(outs[1:])
+        self.past = list(outs[1:]) if self.kv_cache else []
         return outs[0].numpy()  # copies the logits to host: the device work is done when this returns
 
     def _empty(self, batch: int) -> list[Any]:

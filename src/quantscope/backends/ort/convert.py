@@ -1,12 +1,17 @@
 """ONNX graphs for the ORT backend: export (torch.onnx, dynamo) and quantization (onnxruntime.quantization).
 
-Two graphs per model, both FP32 and both taking `logits_index` (the positions whose logits to
-compute, transformers' `logits_to_keep` as a tensor), so one graph serves the timed calls (last
-position only, as the torch backend's logits_to_keep=1) and the quality pass (every position):
+One FP32 graph per model, taking `logits_index` (the positions whose logits to compute, transformers'
+`logits_to_keep` as a tensor), so it serves the timed calls (last position only, as the torch backend's
+logits_to_keep=1) and the quality pass (every position):
 
-  kv_cache=True   input_ids [B,T], logits_index [K], past.{i}.key/value [B,Hkv,S,D]
-                  -> logits [B,K,V], present.{i}.key/value [B,Hkv,S+T,D]
-  kv_cache=False  input_ids [B,T], logits_index [K] -> logits [B,K,V]  (the whole prefix every step)
+  input_ids [B,T], logits_index [K], past.{i}.key/value [B,Hkv,S,D]
+  -> logits [B,K,V], present.{i}.key/value [B,Hkv,S+T,D]
+
+A run with kv_cache=False runs the same graph with an empty past (S = 0) on the whole prefix every
+step: the same arithmetic as a graph exported without the cache inputs (attention over T tokens,
+positions 0..T-1), on the same optimized operators. It used to have an export of its own: 170-205 s of
+the export's graph optimizer (onnxscript's rewriter) on the AVX2 machines, a second time for one row
+of the default sweep (issue 16). Exported with optimize=False instead, prefill ran 450 ms against 290.
 
 optimum-onnx exports the same two layouts but pins transformers<4.58 (FACTS.md), so the export is
 done here with torch.onnx.export(dynamo=True) on a thin wrapper. Quantization is the library's:
@@ -44,9 +49,10 @@ INT4_DEFAULTS = {"block_size": 32, "symmetric": True, "accuracy_level": 4, "lm_h
 
 
 # --- parent side: recipes and the cache --------------------------------------------------------------
-def export_recipe(artifact: ModelArtifact, seed: int, kv_cache: bool) -> Recipe:
+def export_recipe(artifact: ModelArtifact, seed: int) -> Recipe:
+    # "kv_cache": True stays in the options: the exports cached before the no-cache graph went keep their key
     return Recipe("onnx-export", source_digest(artifact, seed),
-                  options={"kv_cache": kv_cache, "export_version": EXPORT_VERSION, "dtype": "fp32"},
+                  options={"kv_cache": True, "export_version": EXPORT_VERSION, "dtype": "fp32"},
                   tools=tool_versions("torch", "transformers", "onnx", "onnxscript"),
                   label=model_label(artifact))
 
@@ -56,7 +62,7 @@ def quant_recipe(export: Recipe, method: str, params: dict[str, Any]) -> Recipe:
                   tools=tool_versions("onnxruntime", "onnx"), label=f"{export.label}-{method}")
 
 
-def ensure_graph(artifact: ModelArtifact, seed: int, kv_cache: bool, method: str, params: dict[str, Any],
+def ensure_graph(artifact: ModelArtifact, seed: int, method: str, params: dict[str, Any],
                  cache: ArtifactCache | None = None) -> tuple[Cached, dict[str, Any]]:
     """The (cached) graph to run and the conversion facts. A cached quantized graph is used
     without touching its export; otherwise export (cached) then quantize (cached)."""
@@ -64,12 +70,12 @@ def ensure_graph(artifact: ModelArtifact, seed: int, kv_cache: bool, method: str
     from quantscope.backends.base import Unsupported
 
     cache = cache or ArtifactCache()
-    exp = export_recipe(artifact, seed, kv_cache)
+    exp = export_recipe(artifact, seed)
 
     def build_export(out: Path, _prev: Cached | None) -> dict[str, Any]:
         return run_child("quantscope.backends.ort.convert:export_graph",
-                         {"out_dir": str(out), "artifact": artifact_to_dict(artifact), "seed": seed,
-                          "kv_cache": kv_cache}, raises=(Unsupported,))
+                         {"out_dir": str(out), "artifact": artifact_to_dict(artifact), "seed": seed},
+                         raises=(Unsupported,))
 
     def build_quant(out: Path, exported: Cached | None) -> dict[str, Any]:
         return run_child("quantscope.backends.ort.convert:quantize_graph",
@@ -84,7 +90,7 @@ def ensure_graph(artifact: ModelArtifact, seed: int, kv_cache: bool, method: str
 
 
 # --- child side: export --------------------------------------------------------------------------------
-def _wrappers(model: Any, n_layers: int) -> tuple[Any, Any]:
+def _with_cache(model: Any, n_layers: int) -> Any:
     import torch
     from transformers import DynamicCache
 
@@ -103,15 +109,7 @@ def _wrappers(model: Any, n_layers: int) -> tuple[Any, Any]:
                 present += [layer.keys, layer.values]
             return (out.logits, *present)
 
-    class NoCache(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, logits_index):
-            return self.model(input_ids=input_ids, use_cache=False, logits_to_keep=logits_index).logits
-
-    return WithCache(), NoCache()
+    return WithCache().eval()
 
 
 def kv_names(n_layers: int, prefix: str) -> list[str]:
@@ -128,7 +126,7 @@ def shape_facts(config: Any) -> dict[str, Any]:
             "bos_token_id": getattr(text, "bos_token_id", None)}
 
 
-def export_graph(out_dir: str, artifact: dict[str, Any], seed: int, kv_cache: bool) -> dict[str, Any]:
+def export_graph(out_dir: str, artifact: dict[str, Any], seed: int) -> dict[str, Any]:
     """Export the FP32 model of `artifact` into out_dir/model.onnx (+ .data); returns the graph's facts."""
     import torch
     from torch.export import Dim
@@ -140,23 +138,18 @@ def export_graph(out_dir: str, artifact: dict[str, Any], seed: int, kv_cache: bo
     model = reference_model(art, seed)
     facts = shape_facts(model.config)
     n, hkv, hd = facts["n_layers"], facts["n_kv_heads"], facts["head_dim"]
-    with_cache, no_cache = _wrappers(model, n)
+    module = _with_cache(model, n)
     # Example sizes > 1: torch.export specialises dimensions of size 0 or 1, which would pin them.
     batch, seq = Dim("batch", min=1, max=64), Dim("seq", min=1, max=32768)
     past_len, keep = Dim("past", min=0, max=32768), Dim("keep", min=1, max=32768)
     ids = torch.zeros((2, 5), dtype=torch.int64)
     index = torch.tensor([3, 4], dtype=torch.int64)
-    if kv_cache:
-        past = tuple(torch.zeros((2, hkv, 3, hd)) for _ in range(2 * n))
-        module, args = with_cache, (ids, index, *past)
-        shapes = {"input_ids": {0: batch, 1: seq}, "logits_index": {0: keep},
-                  "past": tuple({0: batch, 2: past_len} for _ in range(2 * n))}
-        inputs = ["input_ids", "logits_index", *kv_names(n, "past")]
-        outputs = ["logits", *kv_names(n, "present")]
-    else:
-        module, args = no_cache, (ids, index)
-        shapes = {"input_ids": {0: batch, 1: seq}, "logits_index": {0: keep}}
-        inputs, outputs = ["input_ids", "logits_index"], ["logits"]
+    past = tuple(torch.zeros((2, hkv, 3, hd)) for _ in range(2 * n))
+    args = (ids, index, *past)
+    shapes = {"input_ids": {0: batch, 1: seq}, "logits_index": {0: keep},
+              "past": tuple({0: batch, 2: past_len} for _ in range(2 * n))}
+    inputs = ["input_ids", "logits_index", *kv_names(n, "past")]
+    outputs = ["logits", *kv_names(n, "present")]
     with torch.no_grad():
         program = torch.onnx.export(module, args, dynamic_shapes=shapes, dynamo=True, input_names=inputs,
                                      output_names=outputs, verbose=False)
@@ -168,7 +161,7 @@ def export_graph(out_dir: str, artifact: dict[str, Any], seed: int, kv_cache: bo
     shutil.rmtree(raw)
     folder = hf_folder(art)
     tokenizer = copy_tokenizer(folder, out) if folder else False
-    return {**facts, "kv_cache": kv_cache, "inputs": inputs, "outputs": outputs, "tokenizer": tokenizer,
+    return {**facts, "kv_cache": True, "inputs": inputs, "outputs": outputs, "tokenizer": tokenizer,
             "weight_bytes": onnx_weight_bytes(out / GRAPH), "quant": "none"}
 
 
