@@ -3,9 +3,9 @@ the recommendation and the HTML report.
 
 The default is the quick matrix on the bundled model (every configuration the code knows, see
 sweep/matrix.py) with a lighter workload than `quantscope run` (at most 5 reps within 8 s, 2048 scored
-tokens), aimed at ten minutes on two cores: measured 5.0 min wall for all 16 on the 2-core development
-machine with the converted ONNX/GGUF files already cached, and 1.9 s for a second invocation that
-reuses every row. The lighter quality budget is printed and written into the report.
+tokens, a compared configuration's quality pass cut after 30 s) and a time budget of ten minutes
+(sweep/budget.py): a configuration that no longer fits is deferred to the next sweep, which reuses every
+stored row. The lighter quality budget and the deferrals are printed and written into the report.
 """
 
 from __future__ import annotations
@@ -84,6 +84,10 @@ def sweep_cmd(
                                "between processes beside the within-run CI).")] = 1,
     wait_quiet: Annotated[float | None, Opt("--wait-quiet", help="Before each run, wait up to S seconds until "
                                             "other processes use at most 10% of the cores.")] = None,
+    budget: Annotated[float | None, Opt("--budget", help="Seconds the sweep plans against: a configuration whose "
+                                        "expected duration no longer fits is deferred to the next sweep (named, "
+                                        "not stored). Default: 600 for the default matrix, none for one you "
+                                        "give; 0: no budget.")] = None,
     goal: Annotated[str, Opt(help="Goal of the recommendation: memory | speed | balanced")] = "balanced",
     report: Annotated[Path | None, Opt("--report", help="HTML report to write.")] = Path("quantscope-report.html"),
     no_report: Annotated[bool, Opt("--no-report", help="Write no HTML report.")] = False,
@@ -128,6 +132,7 @@ def sweep_cmd(
                         f"places; drop it or sweep with --executor ray")
     runs_on = get_executor(executor, **ray_options, **({"accelerators": placed} if placed else {}))
     check_repeat(repeat)
+    budget_s = plan_budget(budget, matrix is None and not (backend or quant or dtype), repeat, executor)
     if wait_quiet is not None:
         runs_on = QuietExecutor(runs_on, wait_quiet)
     if offline:
@@ -160,16 +165,35 @@ def sweep_cmd(
                       f"{reused} reused from {escape(str(st.path))}", highlight=False)
         for line in workload_lines(base):
             console.print(line, highlight=False)
+        timer = None
+        if budget_s:
+            from quantscope.sweep.budget import FINISH_S, Budget
+
+            timer = Budget(budget_s)
+            console.print(f"budget: {budget_s:g} s ({FINISH_S:g} s of it kept for the table and the report); a "
+                          "configuration that no longer fits is deferred to the next sweep (--budget 0: none)",
+                          highlight=False)
         guessed = guess_durations(st, steps, env.machine_id)  # an ETA from the start, not after the first
         with SweepDisplay(steps, guessed=guessed) as display:
             hooks = {"on_start": display.on_start, "on_done": display.on_done, "on_wait": display.on_wait}
             if repeat == 1:
-                outcome = run_sweep(st, steps, env, timeout, executor=runs_on, **hooks)
+                outcome = run_sweep(st, steps, env, timeout, executor=runs_on, budget=timer,
+                                    on_defer=display.on_defer, **hooks)
             else:  # N passes; the display redraws each pass over the same configurations
                 outcome = run_repeated(st, specs, env, timeout, repeat, force, machines, executor=runs_on, **hooks)
         rows = [(row.run_id, row.result) for row in outcome.rows]
-        finish(console, rows, base, goal, None if no_report else report, st, wide)
+        notes = []
+        if timer is not None:
+            from quantscope.sweep.budget import deferred_notes
+
+            notes = deferred_notes(steps, timer)
+        finish(console, rows, base, goal, None if no_report else report, st, wide, notes)
+        if timer is not None and timer.overrun_s() > 0:
+            console.print(f"[yellow]budget: ended {timer.overrun_s():.0f} s past the {budget_s:g} s budget (a run took "
+                          "longer than expected; none is stopped for the budget)[/]", highlight=False)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts().items()))
+    if outcome.deferred:
+        counts += f", {len(outcome.deferred)} deferred (budget)"
     console.print(f"sweep {'interrupted' if outcome.interrupted else 'done'}: {counts}", highlight=False)
     raise typer.Exit(outcome.exit_code)
 
@@ -194,8 +218,28 @@ def workload_lines(base: RunSpec) -> list[str]:
     return lines
 
 
-def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st, wide: bool = False) -> None:
-    """The comparison table, the recommendation, and the report, for the rows of this sweep."""
+def plan_budget(budget: float | None, default_matrix: bool, repeat: int, executor: str) -> float | None:
+    """The sweep's time budget in seconds, or None: --budget, else DEFAULT_S for the default matrix on the
+    local executor; one line for a budget that cannot apply.
+
+    >>> plan_budget(None, True, 1, "local"), plan_budget(None, False, 1, "local"), plan_budget(0, True, 1, "local")
+    (600.0, None, None)
+    """
+    from quantscope.sweep.budget import DEFAULT_S
+
+    if budget is not None and not budget >= 0:  # also refuses nan
+        raise UserError(f"--budget must be >= 0 seconds (0: no budget), got {budget:g}")
+    if budget is None:
+        return DEFAULT_S if default_matrix and repeat == 1 and executor == "local" else None
+    if budget and (repeat != 1 or executor != "local"):
+        raise UserError("--budget plans one pass on this machine: not with --repeat or --executor ray")
+    return budget or None
+
+
+def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st, wide: bool = False,
+           notes: list[str] | None = None) -> None:
+    """The comparison table, the recommendation, and the report, for the rows of this sweep; `notes` (the
+    budget's deferrals) are printed after the table and written into the report."""
     from rich.markup import escape
 
     from quantscope.advise.recommend import Constraints, recommend
@@ -211,7 +255,7 @@ def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st, wid
     baseline = default_baseline(summaries)
     print_comparison(summaries, baseline, f"{base.model.label}: {len(ok)} of {len(rows)} configurations ok",
                      console, wide)
-    for note in contention_notes(rows) + capped_notes(rows):
+    for note in contention_notes(rows) + capped_notes(rows) + (notes or []):
         console.print(f"[yellow]{escape(note)}[/]", highlight=False)
     # one row per configuration: rows from several processes (--repeat) pooled, the process the unit
     ranked = [summarize(i, r) for i, r in pool_processes(rows)]
@@ -220,5 +264,6 @@ def finish(console, rows, base: RunSpec, goal: str, report: Path | None, st, wid
     if report is not None:
         from quantscope.report.build import build_report
 
-        path = build_report(rows, report, baseline=None, goal=goal, constraints=Constraints(), notes=[], st=st)
+        path = build_report(rows, report, baseline=None, goal=goal, constraints=Constraints(), notes=list(notes or []),
+                            st=st)
         console.print(f"report: {path.resolve()}", highlight=False)

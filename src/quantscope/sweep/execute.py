@@ -51,6 +51,7 @@ class Row:
 class SweepOutcome:
     rows: list[Row] = field(default_factory=list)
     interrupted: bool = False
+    deferred: list[Step] = field(default_factory=list)  # put off by the time budget: not run, not stored
 
     @property
     def exit_code(self) -> int:
@@ -158,7 +159,8 @@ Hook = Callable[..., Any]
 
 def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
               on_start: Hook | None = None, on_done: Hook | None = None,
-              executor: Executor | None = None, claims=None, on_wait: Hook | None = None) -> SweepOutcome:
+              executor: Executor | None = None, claims=None, on_wait: Hook | None = None,
+              budget=None, on_defer: Hook | None = None) -> SweepOutcome:
     """Measure every step that is not reused through `executor` (default: LocalExecutor), storing each
     row as soon as it exists. Only this driver writes the store; the executor returns Results.
 
@@ -168,7 +170,11 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
     sweeps on one store measure each configuration once and never two at the same time.
 
     on_start(index, step) and on_done(index, row) let a caller draw progress, on_wait(holder) say that
-    another sweep holds what this one waits for; they do no work here.
+    another sweep holds what this one waits for, on_defer(index, step, why) that the budget put a step off;
+    they do no work here.
+
+    `budget` (sweep/budget.py; local executor only): the steps run in its order, and a step whose
+    expected duration does not fit in what is left is deferred (not run, not stored, in outcome.deferred).
     """
     from quantscope.store.claims import SLOT, Claims
 
@@ -185,6 +191,8 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
 
     def finish(i: int, result: Result, reused_id: int | None = None) -> None:
         reference.saw(steps[i].spec, result)
+        if budget is not None and reused_id is None and result.status != "interrupted" and result.duration_s > 0:
+            budget.saw(result.duration_s)
         run_id = reused_id if reused_id is not None else st.add(result)
         done[i] = Row(steps[i].spec, run_id, result, reused=reused_id is not None)
         if on_done:
@@ -211,9 +219,19 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
         in_flight[i] = (now_iso(), time.perf_counter())
         return Job(i, spec, timeout, reference_file=ref_file, is_reference=is_ref)
 
+    if budget is not None and not one_at_a_time:
+        raise UserError(f"a time budget is for the local executor (one run at a time), not {executor.name!r}")
+    order = budget_order(steps) if budget is not None else range(len(steps))
+
     def jobs() -> Iterator[Job]:
         later = []
-        for i, step in enumerate(steps):
+        for i in order:
+            step = steps[i]
+            is_ref = step.spec.quality.enabled and reference_spec(step.spec) == step.spec  # never put off
+            if step.reuse is None and budget is not None and not is_ref and not budget.admits(step, i):
+                if on_defer:
+                    on_defer(i, step, budget.deferred[i])
+                continue
             if on_start:
                 on_start(i, step)
             if step.reuse is not None:
@@ -251,4 +269,11 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
         if own_claims:
             claims.close()  # every claim of this sweep released, whatever ended it
     outcome.rows = [done[i] for i in sorted(done)]
+    outcome.deferred = [steps[i] for i in sorted(budget.deferred)] if budget is not None else []
     return outcome
+
+
+def budget_order(steps: list[Step]) -> list[int]:
+    from quantscope.sweep.budget import budget_order as order
+
+    return order(steps, lambda s: s.spec.quality.enabled and reference_spec(s.spec) == s.spec)

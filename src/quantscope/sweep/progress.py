@@ -26,15 +26,21 @@ MARKS = {"ok": "[green]ok[/]", "unsupported": "[yellow]unsupported[/]", "interru
 
 
 def expected_remaining_s(steps: list[Step], index: int, started: float | None, ran_s: list[float],
-                         now: float) -> float | None:
+                         now: float, done: set[int] | None = None) -> float | None:
     """Seconds left: the running step's expected rest plus every later step's expected duration.
+
+    `done`: the steps finished or deferred, for a sweep that runs out of order (a time budget's order);
+    None: every step before `index`.
 
     >>> expected_remaining_s([Step(None, expected_s=10.0), Step(None, expected_s=20.0)], 0, 0.0, [], 4.0)
     26.0
+    >>> expected_remaining_s([Step(None, expected_s=10.0), Step(None, expected_s=20.0)], 1, None, [], 0.0, {1})
+    10.0
     """
     mean = sum(ran_s) / len(ran_s) if ran_s else None
+    pending = range(index, len(steps)) if done is None else [i for i in range(len(steps)) if i not in done]
     total = 0.0
-    for i in range(index, len(steps)):
+    for i in pending:
         step = steps[i]
         if step.reuse is not None:
             continue
@@ -159,6 +165,7 @@ class SweepDisplay:
         self.guessed = guessed or set()  # steps whose duration is a guess (guess_durations): ETA "~"
         self.console = console or Console(stderr=True)
         self.index = 0
+        self.done: set[int] = set()  # finished or deferred
         self.started: float | None = None
         self.ran_s: list[float] = []
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -166,7 +173,7 @@ class SweepDisplay:
         self.task = self.progress.add_task("sweep", total=len(steps))
 
     def remaining(self) -> float | None:
-        return expected_remaining_s(self.steps, self.index, self.started, self.ran_s, time.monotonic())
+        return expected_remaining_s(self.steps, self.index, self.started, self.ran_s, time.monotonic(), self.done)
 
     def __enter__(self) -> SweepDisplay:
         self.progress.start()
@@ -185,9 +192,17 @@ class SweepDisplay:
         self.progress.console.print(f"[dim]waiting: another sweep ({escape(str(holder))}) is measuring on this "
                                     "machine; its rows are taken, not measured twice[/]", highlight=False)
 
+    def on_defer(self, i: int, step: Step, why: str) -> None:
+        """The time budget put this step off to the next sweep (sweep/budget.py)."""
+        self.done.add(i)
+        self.progress.advance(self.task)
+        self.progress.console.print(f"[dim][{i + 1}/{len(self.steps)}][/] {escape(spec_label(step.spec))} "
+                                    f"[yellow]deferred[/]: {escape(why)}", highlight=False)
+
     def on_done(self, i: int, row: Row) -> None:
         if not row.reused and row.result.status != "interrupted":
             self.ran_s.append(time.monotonic() - (self.started or time.monotonic()))
+        self.done.add(i)
         self.index = i + 1
         self.started = None
         self.progress.advance(self.task)

@@ -1,0 +1,106 @@
+"""A sweep's time budget: which configurations fit in what is left, decided before each one starts.
+
+`sweep --budget S` (the default matrix, which `make run` sweeps, has DEFAULT_S): before a configuration
+starts, its expected duration is set against what is left of the budget once FINISH_S are kept for the
+table, the recommendation and the report. Expected: its own last duration on this machine (plan), else
+guess_durations' guess (the same model's stored runs, or the hardware model's projection of this
+machine), else the mean of this sweep's runs so far; a configuration with none of these runs while at
+least UNKNOWN_MIN_S are left. One that does not fit is deferred: not run, not stored, named in the sweep's
+output and in the report, and measured by the next sweep, which reuses every stored row (`make run` again
+goes on where this one stopped; `--budget 0` measures everything at once).
+
+No run is stopped for the budget: a run that takes longer than its guess (a first conversion, an export
+on a fresh machine) makes the sweep end late by that overrun, and the sweep says by how much.
+
+The order under a budget: the FP32 reference first (every row's KLD reads its log-probs), then one
+configuration of each backend in turn, each backend's own order kept, so that a budget that covers part
+of the matrix has measured every runtime before a second configuration of any. The table keeps the
+matrix's order.
+
+>>> b = Budget(100.0, clock=lambda: 0.0)
+>>> b.admits(Step(None, expected_s=60.0)), b.admits(Step(None, expected_s=120.0))
+(True, False)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from quantscope.sweep.execute import Step
+
+DEFAULT_S = 600.0  # the quick sweep's budget: `make run` in ten minutes (issue 16)
+FINISH_S = 20.0  # the table, the recommendation and the report after the runs (10,000 runs: 7 s, store_scale)
+UNKNOWN_MIN_S = 120.0  # what must be left to start a configuration nothing predicts
+
+
+@dataclass
+class Budget:
+    seconds: float
+    clock: Callable[[], float] = time.monotonic
+    started: float | None = None
+    ran_s: list[float] = field(default_factory=list)  # durations of this sweep's runs: the last-resort guess
+    deferred: dict[int, str] = field(default_factory=dict)  # step index -> why
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
+
+    def left(self) -> float:
+        """Seconds of the budget left for runs (FINISH_S kept back); negative once overrun."""
+        return self.seconds - FINISH_S - (self.clock() - self.started)
+
+    def expected(self, step: Step) -> float | None:
+        if step.expected_s is not None:
+            return step.expected_s
+        return sum(self.ran_s) / len(self.ran_s) if self.ran_s else None
+
+    def admits(self, step: Step, index: int = -1) -> bool:
+        """Whether `step` fits in what is left; if not, it is recorded as deferred with the reason."""
+        left, expected = self.left(), self.expected(step)
+        need = expected if expected is not None else UNKNOWN_MIN_S
+        if need <= left:
+            return True
+        guess = f"expected {need:.0f} s" if expected is not None else f"no duration to expect, needs {need:.0f} s"
+        self.deferred[index] = f"{guess}, {max(left, 0.0):.0f} s of the {self.seconds:.0f} s budget left"
+        return False
+
+    def saw(self, seconds: float) -> None:
+        self.ran_s.append(seconds)
+
+    def overrun_s(self) -> float:
+        """Seconds past the budget now (0 within it)."""
+        return max(0.0, (self.clock() - self.started) - self.seconds)
+
+
+def budget_order(steps: list[Step], is_reference: Callable[[Step], bool]) -> list[int]:
+    """Step indices: references first, then round robin over the backends in their order of appearance.
+
+    >>> from quantscope.spec import RunSpec
+    >>> specs = [RunSpec(backend=b) for b in ("torch", "torch", "ort", "ort", "llamacpp")]
+    >>> budget_order([Step(s) for s in specs], lambda s: False)
+    [0, 2, 4, 1, 3]
+    """
+    first = [i for i, s in enumerate(steps) if is_reference(s)]
+    queues: dict[str, list[int]] = {}
+    for i, s in enumerate(steps):
+        if i not in first:
+            queues.setdefault(s.spec.backend, []).append(i)
+    order = list(first)
+    while any(queues.values()):
+        for q in queues.values():
+            if q:
+                order.append(q.pop(0))
+    return order
+
+
+def deferred_notes(steps: list[Step], budget: Budget) -> list[str]:
+    """What the output and the report say of the configurations the budget left for the next sweep."""
+    if not budget.deferred:
+        return []
+    from quantscope.present.labels import spec_label
+
+    names = "; ".join(f"{spec_label(steps[i].spec)} ({why})" for i, why in sorted(budget.deferred.items()))
+    return [f"Time budget {budget.seconds:.0f} s: {len(budget.deferred)} configuration(s) deferred, not measured: "
+            f"{names}. Sweep again to measure them (stored rows are reused), or --budget 0 for no budget."]

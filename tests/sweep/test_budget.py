@@ -1,0 +1,92 @@
+"""The sweep's time budget: what fits is run, what does not is deferred (not stored) and run by the next sweep."""
+
+import pytest
+from helpers.results import make_spec
+from test_execute import FakeRunner, label, stored
+
+from quantscope.env import fingerprint
+from quantscope.errors import UserError
+from quantscope.store import Store
+from quantscope.sweep.budget import FINISH_S, UNKNOWN_MIN_S, Budget, budget_order, deferred_notes
+from quantscope.sweep.execute import Step, plan, run_sweep
+
+pytestmark = pytest.mark.unit
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_step_runs_only_if_its_expected_duration_fits_what_is_left():
+    clock = Clock()
+    b = Budget(200.0, clock=clock)
+    assert b.left() == 200.0 - FINISH_S
+    assert b.admits(Step(None, expected_s=150.0), 0)
+    clock.now = 100.0
+    assert not b.admits(Step(None, expected_s=150.0), 1)  # 80 s left
+    assert "expected 150 s, 80 s of the 200 s budget left" in b.deferred[1]
+    assert b.admits(Step(None, expected_s=50.0), 2)
+    # nothing to expect: the mean of this sweep's runs, else UNKNOWN_MIN_S must be left
+    assert not b.admits(Step(None), 3) and f"needs {UNKNOWN_MIN_S:.0f} s" in b.deferred[3]
+    b.saw(30.0)
+    assert b.admits(Step(None), 4)
+    clock.now = 260.0
+    assert b.overrun_s() == 60.0
+
+
+def test_reference_first_then_one_configuration_of_each_backend_in_turn():
+    specs = [make_spec(), make_spec(dtype="bf16"), make_spec("torchao", quant="int8-weight-only"),
+             make_spec("ort", quant="int8"), make_spec("ort", quant="int4"), make_spec("llamacpp", quant="q4_0")]
+    steps = [Step(s) for s in specs]
+    order = budget_order(steps, lambda s: s is steps[0])
+    # torch/fp32 (the reference), then torch, torchao, ort, llamacpp once each, then ort's second
+    assert order == [0, 1, 2, 3, 5, 4]
+
+
+def test_deferred_configurations_are_not_stored_and_the_next_sweep_measures_them(tmp_path, monkeypatch):
+    env = fingerprint()
+    clock = Clock()
+    runner = FakeRunner(tmp_path, env)
+
+    def slow_runner(spec, timeout_s=900.0, reference_file=None):
+        clock.now += 100.0  # each configuration takes 100 s
+        return runner(spec, timeout_s, reference_file)
+
+    monkeypatch.setattr("quantscope.runner.run_spec", slow_runner)
+    specs = [make_spec(), make_spec(dtype="bf16"), make_spec("ort", quant="int8"), make_spec("llamacpp", quant="q4_0")]
+    with Store(tmp_path / "s.sqlite") as st:
+        steps = plan(st, specs, env)
+        for s in steps:
+            s.expected_s = 100.0
+        budget = Budget(260.0, clock=clock)  # 240 s for runs: the reference and one more
+        deferred_seen = []
+        out = run_sweep(st, steps, env, timeout=60.0, budget=budget,
+                        on_defer=lambda i, step, why: deferred_seen.append(i))
+    # the reference first, then one configuration of each backend in turn: torch's second, then ort's
+    assert runner.names == ["torch/fp32", "torch/bf16"]
+    assert [label(s.spec) for s in out.deferred] == ["ort/int8/fp32", "llamacpp/q4_0/fp32"] and deferred_seen == [2, 3]
+    assert sorted(stored(tmp_path)) == [("torch/bf16", "ok"), ("torch/fp32", "ok")]  # nothing of the others
+    assert out.exit_code == 0
+    note = deferred_notes(steps, budget)[0]
+    assert "2 configuration(s) deferred" in note and "ort/int8" in note and "--budget 0" in note
+    # the next sweep reuses what is stored and measures only what was deferred
+    runner.calls.clear()
+    with Store(tmp_path / "s.sqlite") as st:
+        out = run_sweep(st, plan(st, specs, env), env, timeout=60.0)
+    assert sorted(runner.names) == ["llamacpp/q4_0/fp32", "ort/int8/fp32"] and not out.deferred
+
+
+def test_budget_options_that_cannot_apply_are_one_line_errors():
+    from quantscope.commands.sweep import plan_budget
+
+    assert plan_budget(None, True, 1, "local") == 600.0
+    assert plan_budget(None, True, 3, "local") is None  # --repeat: no default budget
+    assert plan_budget(120, False, 1, "local") == 120
+    with pytest.raises(UserError, match="--budget must be >= 0"):
+        plan_budget(-1, True, 1, "local")
+    with pytest.raises(UserError, match="not with --repeat or --executor ray"):
+        plan_budget(60, True, 1, "ray")
