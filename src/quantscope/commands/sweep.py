@@ -166,14 +166,14 @@ def sweep_cmd(
         for line in workload_lines(base):
             console.print(line, highlight=False)
         timer = None
+        guessed = guess_durations(st, steps, env.machine_id)  # an ETA from the start, not after the first
         if budget_s:
             from quantscope.sweep.budget import FINISH_S, Budget
 
-            timer = Budget(budget_s)
+            timer = Budget(budget_s, guessed=set(guessed))
             console.print(f"budget: {budget_s:g} s ({FINISH_S:g} s of it kept for the table and the report); a "
                           "configuration that no longer fits is deferred to the next sweep (--budget 0: none)",
                           highlight=False)
-        guessed = guess_durations(st, steps, env.machine_id)  # an ETA from the start, not after the first
         with SweepDisplay(steps, guessed=guessed) as display:
             hooks = {"on_start": display.on_start, "on_done": display.on_done, "on_wait": display.on_wait}
             if repeat == 1:

@@ -2,12 +2,14 @@
 
 `sweep --budget S` (the default matrix, which `make run` sweeps, has DEFAULT_S): before a configuration
 starts, its expected duration is set against what is left of the budget once FINISH_S are kept for the
-table, the recommendation and the report. Expected: its own last duration on this machine (plan), else
-guess_durations' guess (the same model's stored runs, or the hardware model's projection of this
-machine), else the mean of this sweep's runs so far; a configuration with none of these runs while at
-least UNKNOWN_MIN_S are left. One that does not fit is deferred: not run, not stored, named in the sweep's
-output and in the report, and measured by the next sweep, which reuses every stored row (`make run` again
-goes on where this one stopped; `--budget 0` measures everything at once).
+table, the recommendation and the report. Expected: its own last duration on this machine (plan); else,
+once this sweep has run something, the median of its runs so far; else guess_durations' guess made
+before the start (the same model's stored runs, or the hardware model's projection of this machine:
+on a fresh AVX2 machine that projection put bitsandbytes INT8 at 1,194 s, which took 121). A
+configuration with none of these runs while at least UNKNOWN_MIN_S are left. One that does not fit is
+deferred: not run, not stored, named in the sweep's output and in the report, and measured by the next
+sweep, which reuses every stored row (`make run` again goes on where this one stopped; `--budget 0`
+measures everything at once).
 
 No run is stopped for the budget: a run that takes longer than its guess (a first conversion, an export
 on a fresh machine) makes the sweep end late by that overrun, and the sweep says by how much.
@@ -24,6 +26,7 @@ matrix's order.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +43,8 @@ class Budget:
     seconds: float
     clock: Callable[[], float] = time.monotonic
     started: float | None = None
-    ran_s: list[float] = field(default_factory=list)  # durations of this sweep's runs: the last-resort guess
+    guessed: set[int] = field(default_factory=set)  # steps whose expected_s is a guess, not their own duration
+    ran_s: list[float] = field(default_factory=list)  # durations of this sweep's runs
     deferred: dict[int, str] = field(default_factory=dict)  # step index -> why
 
     def __post_init__(self) -> None:
@@ -51,14 +55,16 @@ class Budget:
         """Seconds of the budget left for runs (FINISH_S kept back); negative once overrun."""
         return self.seconds - FINISH_S - (self.clock() - self.started)
 
-    def expected(self, step: Step) -> float | None:
-        if step.expected_s is not None:
-            return step.expected_s
-        return sum(self.ran_s) / len(self.ran_s) if self.ran_s else None
+    def expected(self, step: Step, index: int = -1) -> float | None:
+        if step.expected_s is not None and index not in self.guessed:
+            return step.expected_s  # its own last duration here
+        if self.ran_s:
+            return statistics.median(self.ran_s)
+        return step.expected_s
 
     def admits(self, step: Step, index: int = -1) -> bool:
         """Whether `step` fits in what is left; if not, it is recorded as deferred with the reason."""
-        left, expected = self.left(), self.expected(step)
+        left, expected = self.left(), self.expected(step, index)
         need = expected if expected is not None else UNKNOWN_MIN_S
         if need <= left:
             return True
