@@ -38,13 +38,13 @@ def test_a_step_runs_only_if_its_expected_duration_fits_what_is_left():
     assert b.overrun_s() == 60.0
 
 
-def test_reference_first_then_one_configuration_of_each_backend_in_turn():
+def test_reference_first_then_the_fastest_by_projection_then_the_unprojected_in_matrix_order():
     specs = [make_spec(), make_spec(dtype="bf16"), make_spec("torchao", quant="int8-weight-only"),
              make_spec("ort", quant="int8"), make_spec("ort", quant="int4"), make_spec("llamacpp", quant="q4_0")]
     steps = [Step(s) for s in specs]
-    order = budget_order(steps, lambda s: s is steps[0])
-    # torch/fp32 (the reference), then torch, torchao, ort, llamacpp once each, then ort's second
-    assert order == [0, 1, 2, 3, 5, 4]
+    speeds = {1: 15.0, 3: 30.0, 4: 35.0, 5: 70.0}  # torchao (2) has no projection
+    assert budget_order(steps, lambda s: s is steps[0], speeds) == [0, 5, 4, 3, 1, 2]
+    assert budget_order(steps, lambda s: s is steps[0]) == [0, 1, 2, 3, 4, 5]  # none: the matrix's order
 
 
 def test_deferred_configurations_are_not_stored_and_the_next_sweep_measures_them(tmp_path, monkeypatch):
@@ -62,14 +62,14 @@ def test_deferred_configurations_are_not_stored_and_the_next_sweep_measures_them
         steps = plan(st, specs, env)
         for s in steps:
             s.expected_s = 100.0
-        budget = Budget(260.0, clock=clock)  # 240 s for runs: the reference and one more
+        # 240 s for runs: the reference and one more, the fastest by projection (llama.cpp)
+        budget = Budget(260.0, clock=clock, speeds={1: 15.0, 2: 30.0, 3: 60.0})
         deferred_seen = []
         out = run_sweep(st, steps, env, timeout=60.0, budget=budget,
                         on_defer=lambda i, step, why: deferred_seen.append(i))
-    # the reference first, then one configuration of each backend in turn: torch's second, then ort's
-    assert runner.names == ["torch/fp32", "torch/bf16"]
-    assert [label(s.spec) for s in out.deferred] == ["ort/int8/fp32", "llamacpp/q4_0/fp32"] and deferred_seen == [2, 3]
-    assert sorted(stored(tmp_path)) == [("torch/bf16", "ok"), ("torch/fp32", "ok")]  # nothing of the others
+    assert runner.names == ["torch/fp32", "llamacpp/q4_0/fp32"]
+    assert [label(s.spec) for s in out.deferred] == ["torch/bf16", "ort/int8/fp32"] and deferred_seen == [2, 1]
+    assert sorted(stored(tmp_path)) == [("llamacpp/q4_0/fp32", "ok"), ("torch/fp32", "ok")]  # nothing of the others
     assert out.exit_code == 0
     note = deferred_notes(steps, budget)[0]
     assert "2 configuration(s) deferred" in note and "ort/int8" in note and "--budget 0" in note
@@ -77,7 +77,7 @@ def test_deferred_configurations_are_not_stored_and_the_next_sweep_measures_them
     runner.calls.clear()
     with Store(tmp_path / "s.sqlite") as st:
         out = run_sweep(st, plan(st, specs, env), env, timeout=60.0)
-    assert sorted(runner.names) == ["llamacpp/q4_0/fp32", "ort/int8/fp32"] and not out.deferred
+    assert sorted(runner.names) == ["ort/int8/fp32", "torch/bf16"] and not out.deferred
 
 
 def test_budget_options_that_cannot_apply_are_one_line_errors():

@@ -169,10 +169,12 @@ def sweep_cmd(
         guessed = guess_durations(st, steps, env.machine_id)  # an ETA from the start, not after the first
         if budget_s:
             from quantscope.sweep.budget import FINISH_S, Budget
+            from quantscope.sweep.progress import projected_speeds
 
-            timer = Budget(budget_s, guessed=set(guessed))
-            console.print(f"budget: {budget_s:g} s ({FINISH_S:g} s of it kept for the table and the report); a "
-                          "configuration that no longer fits is deferred to the next sweep (--budget 0: none)",
+            timer = Budget(budget_s, guessed=set(guessed), speeds=projected_speeds(steps, env.machine_id, st))
+            console.print(f"budget: {budget_s:g} s ({FINISH_S:g} s of it kept for the table and the report), the "
+                          "reference first, then the fastest by projection; a configuration that no longer fits is "
+                          "deferred to the next sweep (--budget 0: none)",
                           highlight=False)
         with SweepDisplay(steps, guessed=guessed) as display:
             hooks = {"on_start": display.on_start, "on_done": display.on_done, "on_wait": display.on_wait}

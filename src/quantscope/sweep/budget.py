@@ -14,10 +14,11 @@ measures everything at once).
 No run is stopped for the budget: a run that takes longer than its guess (a first conversion, an export
 on a fresh machine) makes the sweep end late by that overrun, and the sweep says by how much.
 
-The order under a budget: the FP32 reference first (every row's KLD reads its log-probs), then one
-configuration of each backend in turn, each backend's own order kept, so that a budget that covers part
-of the matrix has measured every runtime before a second configuration of any. The table keeps the
-matrix's order.
+The order under a budget: the FP32 reference first (every row's KLD reads its log-probs), then by the
+hardware model's projected decode speed on this machine, fastest first, so that a budget that covers
+part of the matrix has measured the configurations most likely to be recommended (on a fresh AVX2
+machine the matrix's own order spent the budget on PyTorch-family rows and deferred every llama.cpp
+one). The table keeps the matrix's order.
 
 >>> b = Budget(100.0, clock=lambda: 0.0)
 >>> b.admits(Step(None, expected_s=60.0)), b.admits(Step(None, expected_s=120.0))
@@ -44,6 +45,7 @@ class Budget:
     clock: Callable[[], float] = time.monotonic
     started: float | None = None
     guessed: set[int] = field(default_factory=set)  # steps whose expected_s is a guess, not their own duration
+    speeds: dict[int, float] = field(default_factory=dict)  # projected decode tok/s per step: the order
     ran_s: list[float] = field(default_factory=list)  # durations of this sweep's runs
     deferred: dict[int, str] = field(default_factory=dict)  # step index -> why
 
@@ -80,25 +82,20 @@ class Budget:
         return max(0.0, (self.clock() - self.started) - self.seconds)
 
 
-def budget_order(steps: list[Step], is_reference: Callable[[Step], bool]) -> list[int]:
-    """Step indices: references first, then round robin over the backends in their order of appearance.
+def budget_order(steps: list[Step], is_reference: Callable[[Step], bool],
+                 speeds: dict[int, float] | None = None) -> list[int]:
+    """Step indices: references first, then by projected decode speed, fastest first (the configurations
+    most likely to be recommended), then those with no projection in the matrix's order.
 
     >>> from quantscope.spec import RunSpec
-    >>> specs = [RunSpec(backend=b) for b in ("torch", "torch", "ort", "ort", "llamacpp")]
-    >>> budget_order([Step(s) for s in specs], lambda s: False)
-    [0, 2, 4, 1, 3]
+    >>> steps = [Step(RunSpec(backend=b)) for b in ("torch", "torch", "ort", "llamacpp", "bnb")]
+    >>> budget_order(steps, lambda s: s is steps[0], {1: 9.0, 2: 30.0, 3: 60.0})
+    [0, 3, 2, 1, 4]
     """
+    speeds = speeds or {}
     first = [i for i, s in enumerate(steps) if is_reference(s)]
-    queues: dict[str, list[int]] = {}
-    for i, s in enumerate(steps):
-        if i not in first:
-            queues.setdefault(s.spec.backend, []).append(i)
-    order = list(first)
-    while any(queues.values()):
-        for q in queues.values():
-            if q:
-                order.append(q.pop(0))
-    return order
+    rest = [i for i in range(len(steps)) if i not in first]
+    return first + sorted(rest, key=lambda i: (i not in speeds, -speeds.get(i, 0.0), i))
 
 
 def deferred_notes(steps: list[Step], budget: Budget) -> list[str]:

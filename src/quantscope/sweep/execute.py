@@ -221,7 +221,7 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
 
     if budget is not None and not one_at_a_time:
         raise UserError(f"a time budget is for the local executor (one run at a time), not {executor.name!r}")
-    order = budget_order(steps) if budget is not None else range(len(steps))
+    order = budget_order(steps, budget.speeds) if budget is not None else range(len(steps))
 
     def jobs() -> Iterator[Job]:
         later = []
@@ -273,7 +273,7 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
     return outcome
 
 
-def budget_order(steps: list[Step]) -> list[int]:
+def budget_order(steps: list[Step], speeds: dict[int, float]) -> list[int]:
     from quantscope.sweep.budget import budget_order as order
 
-    return order(steps, lambda s: s.spec.quality.enabled and reference_spec(s.spec) == s.spec)
+    return order(steps, lambda s: s.spec.quality.enabled and reference_spec(s.spec) == s.spec, speeds)

@@ -67,25 +67,15 @@ def timed_tokens(spec) -> int:
 START_S = 5.0  # a worker's start-up and imports before its model loads (the progress phases here: 2-5 s)
 
 
-def projected_duration(spec, hw, calibration) -> float | None:
-    """A size-based guess of a run's wall time from the hardware model's projection of `hw` (this
-    machine): start-up, the weights read once, warm-up + the minimum repetitions of the timed work,
-    and the quality pass at the projected prefill speed. None where the model's shape or format is not
-    known to the hardware model, or where its shape would mean parsing a user's GGUF in this process.
-
-    >>> from quantscope.hardware.calibrate import Calibration
-    >>> from quantscope.hardware.catalog import get_hardware
-    >>> from quantscope.spec import ModelSpec, RunSpec
-    >>> projected_duration(RunSpec(model=ModelSpec("synthetic", "tiny-llama")), get_hardware("t4"),
-    ...                    Calibration([])) > START_S
-    True
-    """
+def _projection(spec, hw, calibration):
+    """The hardware model's projection of `spec` on `hw`, or None where it has none (an unknown shape or
+    format, or a user's GGUF, which is parsed in the worker only: models/gguf.py)."""
     from quantscope.errors import QuantscopeError
     from quantscope.hardware.observations import runtime_of
     from quantscope.hardware.project import project
     from quantscope.models.shape import shape_for_spec
 
-    if spec.model.source == "gguf":  # a user's GGUF is parsed in the worker only (models/gguf.py)
+    if spec.model.source == "gguf":
         return None
     w, q = spec.workload, spec.quant
     try:
@@ -96,9 +86,43 @@ def projected_duration(spec, hw, calibration) -> float | None:
         return None
     if not p.supported or not p.ttft_s or not p.token_latency_s or not p.prefill_tps:
         return None
+    return p
+
+
+def projected_duration(spec, hw, calibration) -> float | None:
+    """A size-based guess of a run's wall time from the hardware model's projection of `hw` (this
+    machine): start-up, the weights read once, warm-up + the minimum repetitions of the timed work,
+    and the quality pass at the projected prefill speed. None where the hardware model has no projection.
+
+    >>> from quantscope.hardware.calibrate import Calibration
+    >>> from quantscope.hardware.catalog import get_hardware
+    >>> from quantscope.spec import ModelSpec, RunSpec
+    >>> projected_duration(RunSpec(model=ModelSpec("synthetic", "tiny-llama")), get_hardware("t4"),
+    ...                    Calibration([])) > START_S
+    True
+    """
+    p = _projection(spec, hw, calibration)
+    if p is None:
+        return None
+    w = spec.workload
     rep_s = p.ttft_s + w.gen_tokens * p.token_latency_s
     quality_s = spec.quality.max_tokens / p.prefill_tps if spec.quality.enabled else 0.0
     return START_S + p.memory["weights"] / hw.bandwidth_Bps + (w.warmup + w.min_reps) * rep_s + quality_s
+
+
+def projected_speeds(steps: list[Step], machine_id: str, st, local=None) -> dict[int, float]:
+    """Projected decode tok/s of each step to run (the hardware model on this machine), for a budget's
+    order: the configurations most likely to be recommended measured first. Steps with none are left out."""
+    todo = [i for i, step in enumerate(steps) if step.reuse is None]
+    if not todo:
+        return {}
+    hw, calibration = (local or local_projection)(st, machine_id, steps[todo[0]].spec.workload.threads)
+    out = {}
+    for i in todo:
+        p = _projection(steps[i].spec, hw, calibration)
+        if p is not None:
+            out[i] = 1.0 / p.token_latency_s
+    return out
 
 
 def local_projection(st, machine_id: str, threads: int | None):
