@@ -103,3 +103,35 @@ def test_a_guess_gives_way_to_this_sweeps_own_durations():
     assert b.expected(Step(None, expected_s=1194.0), 1) == 110.0
     assert b.expected(Step(None, expected_s=300.0), 2) == 300.0  # its own duration on this machine
     assert b.admits(Step(None, expected_s=1194.0), 1)
+
+
+def test_the_guess_leaves_out_the_reference_and_one_time_conversions(tmp_path, monkeypatch):
+    """A fresh machine: the reference (every window scored) took 131 s and the first ORT row 254 s, 190 of
+    them its export; the rows after are guessed from what measuring costs once converted (64 s)."""
+    import dataclasses
+
+    env = fingerprint()
+    clock = Clock()
+    runner = FakeRunner(tmp_path, env)
+    took = {"torch/fp32": (131.0, 0.0), "ort/int4/fp32": (254.0, 190.0)}
+
+    def timed_runner(spec, timeout_s=900.0, reference_file=None):
+        seconds, convert = took.get(label(spec), (50.0, 0.0))
+        clock.now += seconds
+        r = runner(spec, timeout_s, reference_file)
+        return dataclasses.replace(r, duration_s=seconds, info={**r.info, "convert_s": convert})
+
+    monkeypatch.setattr("quantscope.runner.run_spec", timed_runner)
+    specs = [make_spec(), make_spec("ort", quant="int4"), make_spec("llamacpp", quant="q4_0"),
+             make_spec("llamacpp", quant="q8_0")]
+    with Store(tmp_path / "s.sqlite") as st:
+        steps = plan(st, specs, env)
+        for s in steps:
+            s.expected_s = 30.0  # the projection's guesses
+        budget = Budget(500.0, clock=clock, guessed={0, 1, 2, 3}, speeds={1: 100.0, 2: 90.0, 3: 60.0})
+        out = run_sweep(st, steps, env, timeout=60.0, budget=budget)
+    assert budget.ran_s[0] == 64.0  # the ORT row without its export; the reference not counted
+    # 480 s for runs: 131 + 254 leave 95, llama.cpp q4_0 (expected 64) runs in 50, q8_0 (median 57) does not fit 45
+    assert runner.names == ["torch/fp32", "ort/int4/fp32", "llamacpp/q4_0/fp32"]
+    assert [label(s.spec) for s in out.deferred] == ["llamacpp/q8_0/fp32"]
+    assert "expected 57 s, 45 s of the 500 s budget left" in budget.deferred[3]

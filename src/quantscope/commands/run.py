@@ -11,6 +11,7 @@ from quantscope.backends import BACKENDS
 from quantscope.errors import UserError
 from quantscope.methods import methods_summary
 from quantscope.spec import Override, RunSpec, TaskSpec, WorkloadSpec
+from quantscope.sweep.specs import QUICK_MAX_REPS, QUICK_MAX_SECONDS, QUICK_QUALITY_SECONDS, QUICK_QUALITY_TOKENS
 
 Opt = typer.Option
 # Help texts come from the registries, so a new runtime or method shows up here by registering.
@@ -58,8 +59,9 @@ def run_cmd(
     batch: Annotated[int, Opt("--batch", "-b", help="Batch size B.")] = 1,
     warmup: Annotated[int, Opt(help="Untimed warm-up repetitions.")] = 1,
     min_reps: Annotated[int, Opt(help="At least this many timed repetitions.")] = 3,
-    max_reps: Annotated[int, Opt(help="At most this many timed repetitions.")] = 10,
-    max_seconds: Annotated[float, Opt(help="Stop repeating after this long (once min-reps are done).")] = 30.0,
+    max_reps: Annotated[int, Opt(help="At most this many timed repetitions (more precision: 10).")] = QUICK_MAX_REPS,
+    max_seconds: Annotated[float, Opt(help="Stop repeating after this long (once min-reps are done; more "
+                                            "precision: 30).")] = QUICK_MAX_SECONDS,
     ci_target: Annotated[float, Opt(help="Stop when the 95% CI half-width of decode t/s <= this x mean.")] = 0.02,
     threads: Annotated[int | None, Opt(help="Compute threads (default: the runtime's).")] = None,
     compile: Annotated[bool, Opt("--compile", help="torch.compile the model (part of the run's key).")] = False,
@@ -70,7 +72,11 @@ def run_cmd(
     quality: Annotated[bool, Opt("--quality/--no-quality", help="Perplexity and KLD pass.")] = True,
     recipe: Annotated[str, Opt(help="Perplexity recipe: llama (ctx 512, second half scored) | gptq.")] = "llama",
     ctx: Annotated[int | None, Opt(help="Context of the quality pass (default: the recipe's).")] = None,
-    quality_tokens: Annotated[int, Opt(help="Scored tokens in the quality pass.")] = 16384,
+    quality_tokens: Annotated[int, Opt(help="Scored tokens in the quality pass (the default sweep's; more "
+                                           "precision: 16384).")] = QUICK_QUALITY_TOKENS,
+    quality_seconds: Annotated[float, Opt("--quality-seconds", help="End a compared configuration's quality pass "
+                                          "after the window that crosses S seconds (whole windows; the "
+                                          "reference scores all); 0: no cap.")] = QUICK_QUALITY_SECONDS,
     text_file: Annotated[Path | None, Opt(help="Text for the quality pass (default: pydoc_data.topics).")] = None,
     dataset: Annotated[str | None, Opt(help="Dataset for the quality pass, e.g. wikitext-2 (needs network).")] = None,
     reference: Annotated[str | None, Opt(help="Key hash (prefix) of a stored run to use as the KLD reference.")] = None,
@@ -107,6 +113,8 @@ def run_cmd(
     workload = WorkloadSpec(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, batch=batch, warmup=warmup,
                             min_reps=min_reps, max_reps=max_reps, max_seconds=max_seconds, ci_target=ci_target,
                             threads=threads)
+    if not quality_seconds >= 0:  # also refuses nan
+        raise UserError(f"--quality-seconds must be >= 0 (0: no cap), got {quality_seconds:g}")
     if offline:
         from quantscope.models.hub import go_offline
 
@@ -114,7 +122,8 @@ def run_cmd(
     model_flags = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code, "revision": revision}
     base = base_spec(model, model_flags, workload, quality=quality, recipe=recipe, ctx=ctx,
                      quality_tokens=quality_tokens, text=quality_text(text_file, dataset), reference=reference,
-                     device=device, seed=seed, tasks=TaskSpec.parse(tasks, task_limit))
+                     device=device, seed=seed, tasks=TaskSpec.parse(tasks, task_limit),
+                     quality_seconds=quality_seconds or None)
     options = {**parse_params(opt or []), **({"compile": True} if compile else {})}
     params = parse_params(qparam or [])
     rules: tuple[Override, ...] = ()

@@ -19,17 +19,13 @@ from quantscope.backends import BACKENDS
 from quantscope.errors import UserError
 from quantscope.methods import methods_summary
 from quantscope.spec import RunSpec, TaskSpec, WorkloadSpec
+from quantscope.sweep.specs import QUICK_MAX_REPS, QUICK_MAX_SECONDS, QUICK_QUALITY_SECONDS, QUICK_QUALITY_TOKENS
 
 Opt = typer.Option
 
-# The quick sweep's workload. `quantscope run` defaults: 3-10 reps within 30 s, 16384 scored tokens.
-SWEEP_MAX_REPS = 5
-SWEEP_MAX_SECONDS = 8.0
-SWEEP_QUALITY_TOKENS = 2048  # 8 windows of the llama recipe (ctx 512, 256 scored each)
-# A compared configuration's quality pass ends after the window crossing this (the reference scores all):
-# on the AVX2 machines the passes of the slow CPU paths (torchao int8-dynamic 289 s, bf16 105 s,
-# float8-weight-only 100 s) were most of a 41-minute default sweep.
-SWEEP_QUALITY_SECONDS = 30.0
+# The quick workload, shared with `quantscope run` (sweep/specs.py).
+SWEEP_MAX_REPS, SWEEP_MAX_SECONDS = QUICK_MAX_REPS, QUICK_MAX_SECONDS
+SWEEP_QUALITY_TOKENS, SWEEP_QUALITY_SECONDS = QUICK_QUALITY_TOKENS, QUICK_QUALITY_SECONDS
 
 
 def sweep_cmd(
@@ -47,15 +43,15 @@ def sweep_cmd(
     batch: Annotated[int, Opt("--batch", "-b", help="Batch size B.")] = 1,
     warmup: Annotated[int, Opt(help="Untimed warm-up repetitions.")] = 1,
     min_reps: Annotated[int, Opt(help="At least this many timed repetitions.")] = 3,
-    max_reps: Annotated[int, Opt(help="At most this many timed repetitions (run: 10).")] = SWEEP_MAX_REPS,
-    max_seconds: Annotated[float, Opt(help="Stop repeating after this long (run: 30).")] = SWEEP_MAX_SECONDS,
+    max_reps: Annotated[int, Opt(help="At most this many timed repetitions.")] = SWEEP_MAX_REPS,
+    max_seconds: Annotated[float, Opt(help="Stop repeating after this long.")] = SWEEP_MAX_SECONDS,
     ci_target: Annotated[float, Opt(help="Stop when the 95% CI half-width of decode t/s <= this x mean.")] = 0.02,
     threads: Annotated[int | None, Opt(help="Compute threads (default: the runtime's).")] = None,
     device: Annotated[str, Opt(help="cpu | cuda (every row of the sweep).")] = "cpu",
     quality: Annotated[bool, Opt("--quality/--no-quality", help="Perplexity and KLD pass.")] = True,
     recipe: Annotated[str, Opt(help="Perplexity recipe: llama | gptq.")] = "llama",
     ctx: Annotated[int | None, Opt(help="Context of the quality pass (default: the recipe's).")] = None,
-    quality_tokens: Annotated[int, Opt(help="Scored tokens per configuration (run: 16384).")] = SWEEP_QUALITY_TOKENS,
+    quality_tokens: Annotated[int, Opt(help="Scored tokens per configuration.")] = SWEEP_QUALITY_TOKENS,
     quality_seconds: Annotated[float, Opt("--quality-seconds", help="End a compared configuration's quality pass "
                                           "after the window that crosses S seconds (whole windows, at least one; "
                                           "the reference scores all); 0: no cap.")] = SWEEP_QUALITY_SECONDS,

@@ -3,13 +3,17 @@
 `sweep --budget S` (the default matrix, which `make run` sweeps, has DEFAULT_S): before a configuration
 starts, its expected duration is set against what is left of the budget once FINISH_S are kept for the
 table, the recommendation and the report. Expected: its own last duration on this machine (plan); else,
-once this sweep has run something, the median of its runs so far; else guess_durations' guess made
+once this sweep has run something, the median of its ok runs so far other than the reference (which
+scores every window); else guess_durations' guess made
 before the start (the same model's stored runs, or the hardware model's projection of this machine:
 on a fresh AVX2 machine that projection put bitsandbytes INT8 at 1,194 s, which took 121). A
 configuration with none of these runs while at least UNKNOWN_MIN_S are left. One that does not fit is
 deferred: not run, not stored, named in the sweep's output and in the report, and measured by the next
 sweep, which reuses every stored row (`make run` again goes on where this one stopped; `--budget 0`
 measures everything at once).
+
+Durations are counted without their one-time conversions (execute.steady_s): on a fresh AVX2 machine the
+first ONNX Runtime row took 254 s, 190 of them its export, and a median over that deferred everything.
 
 No run is stopped for the budget: a run that takes longer than its guess (a first conversion, an export
 on a fresh machine) makes the sweep end late by that overrun, and the sweep says by how much.
@@ -46,7 +50,7 @@ class Budget:
     started: float | None = None
     guessed: set[int] = field(default_factory=set)  # steps whose expected_s is a guess, not their own duration
     speeds: dict[int, float] = field(default_factory=dict)  # projected decode tok/s per step: the order
-    ran_s: list[float] = field(default_factory=list)  # durations of this sweep's runs
+    ran_s: list[float] = field(default_factory=list)  # this sweep's ok runs but the reference, conversions out
     deferred: dict[int, str] = field(default_factory=dict)  # step index -> why
 
     def __post_init__(self) -> None:
