@@ -22,10 +22,14 @@ def qs(*args: str, store: Path, timeout: float = 300) -> subprocess.CompletedPro
 
 
 def expected_spec() -> RunSpec:
+    from quantscope.sweep.specs import QUICK_MAX_SECONDS, QUICK_QUALITY_SECONDS, QUICK_QUALITY_TOKENS
+
     return RunSpec(model=ModelSpec("synthetic", "tiny-llama"), backend="torchao",
                    quant=QuantSpec("fp32", "int8-weight-only", overrides=(Override("re:.*mlp.*"),)),
-                   workload=WorkloadSpec(prompt_tokens=8, gen_tokens=4, warmup=0, min_reps=1, max_reps=1),
-                   quality=QualitySpec(enabled=False))
+                   workload=WorkloadSpec(prompt_tokens=8, gen_tokens=4, warmup=0, min_reps=1, max_reps=1,
+                                         max_seconds=QUICK_MAX_SECONDS),
+                   quality=QualitySpec(enabled=False, max_tokens=QUICK_QUALITY_TOKENS,
+                                       max_seconds=QUICK_QUALITY_SECONDS))
 
 
 @pytest.mark.integration
