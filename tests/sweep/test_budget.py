@@ -45,6 +45,8 @@ def test_reference_first_then_the_fastest_by_projection_then_the_unprojected_in_
     speeds = {1: 15.0, 3: 30.0, 4: 35.0, 5: 70.0}  # torchao (2) has no projection
     assert budget_order(steps, lambda s: s is steps[0], speeds) == [0, 5, 4, 3, 1, 2]
     assert budget_order(steps, lambda s: s is steps[0]) == [0, 1, 2, 3, 4, 5]  # none: the matrix's order
+    steps[4].reuse = (7, None)  # a stored row: shown first, it costs nothing
+    assert budget_order(steps, lambda s: s is steps[0], speeds) == [0, 4, 5, 3, 1, 2]
 
 
 def test_deferred_configurations_are_not_stored_and_the_next_sweep_measures_them(tmp_path, monkeypatch):

@@ -88,8 +88,9 @@ class Budget:
 
 def budget_order(steps: list[Step], is_reference: Callable[[Step], bool],
                  speeds: dict[int, float] | None = None) -> list[int]:
-    """Step indices: references first, then by projected decode speed, fastest first (the configurations
-    most likely to be recommended), then those with no projection in the matrix's order.
+    """Step indices: references and reused rows first (they cost nothing), then by projected decode speed,
+    fastest first (the configurations most likely to be recommended), then those with no projection in the
+    matrix's order.
 
     >>> from quantscope.spec import RunSpec
     >>> steps = [Step(RunSpec(backend=b)) for b in ("torch", "torch", "ort", "llamacpp", "bnb")]
@@ -97,7 +98,7 @@ def budget_order(steps: list[Step], is_reference: Callable[[Step], bool],
     [0, 3, 2, 1, 4]
     """
     speeds = speeds or {}
-    first = [i for i, s in enumerate(steps) if is_reference(s)]
+    first = [i for i, s in enumerate(steps) if is_reference(s) or s.reuse is not None]
     rest = [i for i in range(len(steps)) if i not in first]
     return first + sorted(rest, key=lambda i: (i not in speeds, -speeds.get(i, 0.0), i))
 

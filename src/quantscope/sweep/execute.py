@@ -161,7 +161,7 @@ class _Reference:
             return None
 
     def saw(self, spec: RunSpec, result: Result) -> None:
-        if spec.quality.enabled and reference_spec(spec) == spec and result.status != "ok":
+        if is_reference(spec) and result.status != "ok":
             self.failed = f"the FP32 reference ended {result.status}: {result.reason}"
 
 
@@ -202,8 +202,7 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
 
     def finish(i: int, result: Result, reused_id: int | None = None) -> None:
         reference.saw(steps[i].spec, result)
-        is_ref = steps[i].spec.quality.enabled and reference_spec(steps[i].spec) == steps[i].spec
-        if budget is not None and reused_id is None and result.status == "ok" and not is_ref:
+        if budget is not None and reused_id is None and result.status == "ok" and not is_reference(steps[i].spec):
             budget.saw(steady_s(result))  # the reference scores every window: not like the others
         run_id = reused_id if reused_id is not None else st.add(result)
         done[i] = Row(steps[i].spec, run_id, result, reused=reused_id is not None)
@@ -221,11 +220,11 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
 
     def job(i: int) -> Job:
         spec = steps[i].spec
-        if spec.quality.enabled and reference_spec(spec) != spec:  # the reference may be another's to run
+        if spec.quality.enabled and not is_reference(spec):  # the reference may be another's to run
             claims.wait_for(reference_spec(spec).key_hash(), on_wait)
             claims.release(reference_spec(spec).key_hash())
         ref_file = reference.file_for(st, spec, timeout)
-        is_ref = spec.quality.enabled and reference_spec(spec) == spec
+        is_ref = is_reference(spec)
         if one_at_a_time:
             claims.wait_for(SLOT, on_wait)  # one measurement at a time on this machine
         in_flight[i] = (now_iso(), time.perf_counter())
@@ -239,8 +238,8 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
         later = []
         for i in order:
             step = steps[i]
-            is_ref = step.spec.quality.enabled and reference_spec(step.spec) == step.spec  # never put off
-            if step.reuse is None and budget is not None and not is_ref and not budget.admits(step, i):
+            put_off = budget is not None and step.reuse is None and not is_reference(step.spec)  # never the reference
+            if put_off and not budget.admits(step, i):
                 if on_defer:
                     on_defer(i, step, budget.deferred[i])
                 continue
@@ -288,4 +287,9 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
 def budget_order(steps: list[Step], speeds: dict[int, float]) -> list[int]:
     from quantscope.sweep.budget import budget_order as order
 
-    return order(steps, lambda s: s.spec.quality.enabled and reference_spec(s.spec) == s.spec, speeds)
+    return order(steps, lambda s: is_reference(s.spec), speeds)
+
+
+def is_reference(spec: RunSpec) -> bool:
+    """Whether this run is the FP32 reference whose log-probs the sweep's other rows read."""
+    return spec.quality.enabled and reference_spec(spec) == spec
