@@ -49,12 +49,15 @@ def recommend_cmd(
     from quantscope.sweep.table import out_console
 
     constraints = constraints_from(max_memory, max_kld, min_top1, max_acc_drop)
+    # open while the figures are computed: a sample read after close reopens the store (a PostgreSQL
+    # connection each)
     with open_store(store, readonly=True) as st:
         chosen = load_group(st, model, like, group)
-    rows = chosen.rows
-    rec = recommend([summarize(i, r) for i, r in rows], goal, constraints)
+        rows = chosen.rows
+        rec = recommend([summarize(i, r) for i, r in rows], goal, constraints)
+        text = recommendation_lines(rec)
     console = out_console()
-    for line in recommendation_lines(rec):
+    for line in text:
         console.print(line, highlight=False)
     for line in chosen.lines() + contention_notes(rows):  # flagged rows named: their speed was left over
         console.print(line, highlight=False, markup=False)
