@@ -107,8 +107,10 @@ def test_this_machines_id_is_its_fingerprints_identity_and_stable():
     fp = fingerprint()
     assert fp.machine_id == env.machine_identity(fp) == env.machine_identity(dataclasses.asdict(fp))
     fingerprint.cache_clear()
+    env._hardware.cache_clear()
     try:
         assert fingerprint().machine_id == fp.machine_id  # a fresh probe of the same machine
+        assert env.machine_id() == fp.machine_id  # the id alone, without the package versions
     finally:
         fingerprint.cache_clear()
 

@@ -239,20 +239,23 @@ def machine_identity(env: Mapping[str, Any]) -> str:
 
 
 @functools.cache
+def _hardware() -> dict[str, Any]:
+    """What machine_identity hashes, read once per process: CPU, cores, RAM, GPU and driver."""
+    cpu = _cpuinfo()
+    logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
+    gpu, driver = _gpu()
+    return {"cpu_vendor": cpu.vendor, "cpu_family": cpu.family, "cpu_model_number": cpu.model_number,
+            "cpu_stepping": cpu.stepping, "cpu_model": cpu.model_name, "cpu_flags": cpu.flags,
+            "microcode": cpu.microcode, "cores_physical": psutil.cpu_count(logical=False) or logical,
+            "cores_logical": logical, "ram_bytes": psutil.virtual_memory().total, "gpu": gpu, "gpu_driver": driver}
+
+
 def machine_id() -> str:
     """This machine's id: what machine_identity hashes, read without the package versions and git sha
     that a whole fingerprint also reads (~60 ms of importlib.metadata; `recommend` and `compare` answer
     in a second, issue 19). The same id as fingerprint().machine_id.
     """
-    cpu = _cpuinfo()
-    logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
-    gpu, driver = _gpu()
-    return machine_identity({
-        "cpu_vendor": cpu.vendor, "cpu_family": cpu.family, "cpu_model_number": cpu.model_number,
-        "cpu_stepping": cpu.stepping, "cpu_model": cpu.model_name, "cpu_flags": cpu.flags,
-        "cores_physical": psutil.cpu_count(logical=False) or logical, "cores_logical": logical,
-        "ram_bytes": psutil.virtual_memory().total, "gpu": gpu, "gpu_driver": driver,
-    })
+    return machine_identity(_hardware())
 
 
 @functools.cache
@@ -262,30 +265,15 @@ def fingerprint() -> EnvFingerprint:
     >>> fingerprint() is fingerprint()
     True
     """
-    cpu = _cpuinfo()
-    logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
-    physical = psutil.cpu_count(logical=False) or logical
-    ram = psutil.virtual_memory().total
-    gpu, driver = _gpu()
+    hw = _hardware()
     fp = EnvFingerprint(
         machine_id="",
-        cpu_model=cpu.model_name,
-        cpu_flags=cpu.flags,
-        cores_physical=physical,
-        cores_logical=logical,
-        ram_bytes=ram,
-        gpu=gpu,
-        gpu_driver=driver,
         os=platform.platform(),
         python=f"{platform.python_implementation()} {platform.python_version()}",
         packages=_packages(),
         quantscope_version=__version__,
         git_sha=_git_sha(),
-        cpu_vendor=cpu.vendor,
-        cpu_family=cpu.family,
-        cpu_model_number=cpu.model_number,
-        cpu_stepping=cpu.stepping,
-        microcode=cpu.microcode,
+        **hw,
     )
     return replace(fp, machine_id=machine_identity(fp))
 

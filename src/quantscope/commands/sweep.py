@@ -10,6 +10,7 @@ stored row. The lighter quality budget and the deferrals are printed and written
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -22,10 +23,6 @@ from quantscope.spec import RunSpec, TaskSpec, WorkloadSpec
 from quantscope.sweep.specs import QUICK_MAX_REPS, QUICK_MAX_SECONDS, QUICK_QUALITY_SECONDS, QUICK_QUALITY_TOKENS
 
 Opt = typer.Option
-
-# The quick workload, shared with `quantscope run` (sweep/specs.py).
-SWEEP_MAX_REPS, SWEEP_MAX_SECONDS = QUICK_MAX_REPS, QUICK_MAX_SECONDS
-SWEEP_QUALITY_TOKENS, SWEEP_QUALITY_SECONDS = QUICK_QUALITY_TOKENS, QUICK_QUALITY_SECONDS
 
 
 def sweep_cmd(
@@ -43,18 +40,18 @@ def sweep_cmd(
     batch: Annotated[int, Opt("--batch", "-b", help="Batch size B.")] = 1,
     warmup: Annotated[int, Opt(help="Untimed warm-up repetitions.")] = 1,
     min_reps: Annotated[int, Opt(help="At least this many timed repetitions.")] = 3,
-    max_reps: Annotated[int, Opt(help="At most this many timed repetitions.")] = SWEEP_MAX_REPS,
-    max_seconds: Annotated[float, Opt(help="Stop repeating after this long.")] = SWEEP_MAX_SECONDS,
+    max_reps: Annotated[int, Opt(help="At most this many timed repetitions.")] = QUICK_MAX_REPS,
+    max_seconds: Annotated[float, Opt(help="Stop repeating after this long.")] = QUICK_MAX_SECONDS,
     ci_target: Annotated[float, Opt(help="Stop when the 95% CI half-width of decode t/s <= this x mean.")] = 0.02,
     threads: Annotated[int | None, Opt(help="Compute threads (default: the runtime's).")] = None,
     device: Annotated[str, Opt(help="cpu | cuda (every row of the sweep).")] = "cpu",
     quality: Annotated[bool, Opt("--quality/--no-quality", help="Perplexity and KLD pass.")] = True,
     recipe: Annotated[str, Opt(help="Perplexity recipe: llama | gptq.")] = "llama",
     ctx: Annotated[int | None, Opt(help="Context of the quality pass (default: the recipe's).")] = None,
-    quality_tokens: Annotated[int, Opt(help="Scored tokens per configuration.")] = SWEEP_QUALITY_TOKENS,
+    quality_tokens: Annotated[int, Opt(help="Scored tokens per configuration.")] = QUICK_QUALITY_TOKENS,
     quality_seconds: Annotated[float, Opt("--quality-seconds", help="End a compared configuration's quality pass "
                                           "after the window that crosses S seconds (whole windows, at least one; "
-                                          "the reference scores all); 0: no cap.")] = SWEEP_QUALITY_SECONDS,
+                                          "the reference scores all); 0: no cap.")] = QUICK_QUALITY_SECONDS,
     text_file: Annotated[Path | None, Opt(help="Text for the quality pass (default: pydoc_data.topics).")] = None,
     dataset: Annotated[str | None, Opt(help="Dataset for the quality pass, e.g. wikitext-2 (needs network).")] = None,
     tasks: Annotated[str | None, Opt("--tasks", help="lm-eval tasks for every row, comma-separated, e.g. "
@@ -109,7 +106,7 @@ def sweep_cmd(
     from quantscope.sweep.execute import plan, run_sweep
     from quantscope.sweep.executors import get_executor
     from quantscope.sweep.matrix import accelerators, from_toml
-    from quantscope.sweep.progress import SweepDisplay, guess_durations
+    from quantscope.sweep.progress import SweepDisplay, guess_durations, local_projection
     from quantscope.sweep.repeat import QuietExecutor, check_repeat, run_repeated
     from quantscope.sweep.specs import base_spec, quality_text, sweep_specs
     from quantscope.sweep.table import out_console
@@ -162,12 +159,13 @@ def sweep_cmd(
         for line in workload_lines(base):
             console.print(line, highlight=False)
         timer = None
-        guessed = guess_durations(st, steps, env.machine_id)  # an ETA from the start, not after the first
+        local = functools.cache(local_projection)  # one calibration for the ETA's guesses and the budget's order
+        guessed = guess_durations(st, steps, env.machine_id, local)  # an ETA from the start, not after the first
         if budget_s:
             from quantscope.sweep.budget import FINISH_S, Budget
             from quantscope.sweep.progress import projected_speeds
 
-            timer = Budget(budget_s, guessed=set(guessed), speeds=projected_speeds(steps, env.machine_id, st))
+            timer = Budget(budget_s, guessed=set(guessed), speeds=projected_speeds(steps, env.machine_id, st, local))
             console.print(f"budget: {budget_s:g} s ({FINISH_S:g} s of it kept for the table and the report), the "
                           "reference first, then the fastest by projection; a configuration that no longer fits is "
                           "deferred to the next sweep (--budget 0: none)",

@@ -11,7 +11,10 @@ A run with kv_cache=False runs the same graph with an empty past (S = 0) on the 
 step: the same arithmetic as a graph exported without the cache inputs (attention over T tokens,
 positions 0..T-1), on the same optimized operators. It used to have an export of its own: 170-205 s of
 the export's graph optimizer (onnxscript's rewriter) on the AVX2 machines, a second time for one row
-of the default sweep (issue 16). Exported with optimize=False instead, prefill ran 450 ms against 290.
+of the default sweep (issue 16). The optimizer stays on for now: benchmarks/ort_export.py measured the
+export 198 s with it and 115 s without, the FP32 graph's 128-token prefill 313 and 319 ms (an earlier run,
+of the wrapper in training mode, had 290 against 450 ms); whether the INT8/INT4 graphs quantized from an
+unoptimized export run as fast is not measured yet.
 
 optimum-onnx exports the same two layouts but pins transformers<4.58 (FACTS.md), so the export is
 done here with torch.onnx.export(dynamo=True) on a thin wrapper. Quantization is the library's:

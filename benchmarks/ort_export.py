@@ -1,0 +1,72 @@
+"""What the ORT export costs, with and without the exporter's graph optimizer, and what the graph runs at.
+
+backends/ort/convert.py exports once per model (the no-cache rows run the same graph with an empty
+past) and keeps torch.onnx's optimizer on: this script is the measurement behind that choice. For
+each setting, in a fresh process: the export's wall time, the save and the transpose folding, the ORT
+session's start and a 128-token prefill (mean of 5 after 2 warm-ups) on the bundled model.
+
+    .venv/bin/python benchmarks/ort_export.py            # optimize on, then off
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+
+CHILD = """
+import sys, time, tempfile, shutil
+from pathlib import Path
+import numpy as np, torch
+from torch.export import Dim
+import onnxruntime as ort
+from quantscope.models import parse_model, resolve
+from quantscope.backends.torch.reference import reference_model
+from quantscope.backends.ort.convert import _with_cache, shape_facts, kv_names, fold_weight_transposes
+optimize = sys.argv[1] == "on"
+t0 = time.perf_counter()
+model = reference_model(resolve(parse_model(None)), 0)
+f = shape_facts(model.config); n, hkv, hd = f["n_layers"], f["n_kv_heads"], f["head_dim"]
+batch, seq = Dim("batch", min=1, max=64), Dim("seq", min=1, max=32768)
+past_len, keep = Dim("past", min=0, max=32768), Dim("keep", min=1, max=32768)
+args = (torch.zeros((2, 5), dtype=torch.int64), torch.tensor([3, 4]),
+        *(torch.zeros((2, hkv, 3, hd)) for _ in range(2 * n)))
+shapes = {"input_ids": {0: batch, 1: seq}, "logits_index": {0: keep},
+          "past": tuple({0: batch, 2: past_len} for _ in range(2 * n))}
+t1 = time.perf_counter()
+with torch.no_grad():
+    program = torch.onnx.export(_with_cache(model, n), args, dynamic_shapes=shapes, dynamo=True,
+                                input_names=["input_ids", "logits_index", *kv_names(n, "past")],
+                                output_names=["logits", *kv_names(n, "present")], optimize=optimize)
+t2 = time.perf_counter()
+out = Path(tempfile.mkdtemp()); (out / "raw").mkdir()
+program.save(str(out / "raw" / "model.onnx"), external_data=True)
+fold_weight_transposes(out / "raw" / "model.onnx", out / "model.onnx")
+t3 = time.perf_counter()
+s = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+t4 = time.perf_counter()
+feed = {"input_ids": np.arange(1, 129, dtype=np.int64)[None], "logits_index": np.array([127], dtype=np.int64)}
+feed.update({k: np.zeros((1, hkv, 0, hd), dtype=np.float32) for k in kv_names(n, "past")})
+for _ in range(2):
+    s.run(None, feed)
+t = time.perf_counter()
+for _ in range(5):
+    s.run(None, feed)
+prefill_ms = (time.perf_counter() - t) / 5 * 1000
+shutil.rmtree(out)
+print(f"RESULT load {t1 - t0:.1f} s, export {t2 - t1:.1f} s, save+fold {t3 - t2:.1f} s, "
+      f"session {t4 - t3:.1f} s, prefill 128 tokens {prefill_ms:.1f} ms")
+"""
+
+
+def main() -> int:
+    for setting in ("on", "off"):
+        done = subprocess.run([sys.executable, "-c", CHILD, setting], capture_output=True, text=True,
+                              cwd=tempfile.gettempdir())
+        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+        print(f"optimize={setting}: {line[7:] if line else 'failed: ' + done.stderr.strip()[-300:]}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
