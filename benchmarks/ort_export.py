@@ -1,11 +1,13 @@
-"""What the ORT export costs, with and without the exporter's graph optimizer, and what the graph runs at.
+"""What the ORT export costs through torch.onnx's tracer and through torch.export (dynamo, with and
+without its graph optimizer), and what each graph runs at.
 
 backends/ort/convert.py exports once per model (the no-cache rows run the same graph with an empty
-past) and keeps torch.onnx's optimizer on: this script is the measurement behind that choice. For
-each setting, in a fresh process: the export's wall time, the save and the transpose folding, the ORT
-session's start and a 128-token prefill (mean of 5 after 2 warm-ups) on the bundled model.
+past) with the tracer: this script is the measurement behind that choice. For each exporter, in a
+fresh process: the export's wall time, the save and the transpose folding, the ORT session's start, a
+128-token prefill (mean of 5 after 2 warm-ups) on the bundled model, and the largest difference of its
+last logits from PyTorch's.
 
-    .venv/bin/python benchmarks/ort_export.py            # optimize on, then off
+    .venv/bin/python benchmarks/ort_export.py            # tracer, dynamo optimize on, dynamo optimize off
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import onnxruntime as ort
 from quantscope.models import parse_model, resolve
 from quantscope.backends.torch.reference import reference_model
 from quantscope.backends.ort.convert import _with_cache, shape_facts, kv_names, fold_weight_transposes
-optimize = sys.argv[1] == "on"
+mode = sys.argv[1]
 t0 = time.perf_counter()
 model = reference_model(resolve(parse_model(None)), 0)
 f = shape_facts(model.config); n, hkv, hd = f["n_layers"], f["n_kv_heads"], f["head_dim"]
@@ -34,13 +36,20 @@ args = (torch.zeros((2, 5), dtype=torch.int64), torch.tensor([3, 4]),
 shapes = {"input_ids": {0: batch, 1: seq}, "logits_index": {0: keep},
           "past": tuple({0: batch, 2: past_len} for _ in range(2 * n))}
 t1 = time.perf_counter()
-with torch.no_grad():
-    program = torch.onnx.export(_with_cache(model, n), args, dynamic_shapes=shapes, dynamo=True,
-                                input_names=["input_ids", "logits_index", *kv_names(n, "past")],
-                                output_names=["logits", *kv_names(n, "present")], optimize=optimize)
-t2 = time.perf_counter()
 out = Path(tempfile.mkdtemp()); (out / "raw").mkdir()
-program.save(str(out / "raw" / "model.onnx"), external_data=True)
+names = ["input_ids", "logits_index", *kv_names(n, "past")], ["logits", *kv_names(n, "present")]
+with torch.no_grad():
+    if mode == "tracer":
+        axes = {"input_ids": {0: "batch", 1: "seq"}, "logits_index": {0: "keep"}, "logits": {0: "batch", 1: "keep"}}
+        axes.update({k: {0: "batch", 2: "past"} for k in kv_names(n, "past")})
+        axes.update({k: {0: "batch", 2: "total"} for k in kv_names(n, "present")})
+        torch.onnx.export(_with_cache(model, n), args, str(out / "raw" / "model.onnx"), dynamo=False,
+                          input_names=names[0], output_names=names[1], dynamic_axes=axes, opset_version=18)
+    else:
+        program = torch.onnx.export(_with_cache(model, n), args, dynamic_shapes=shapes, dynamo=True,
+                                    input_names=names[0], output_names=names[1], optimize=mode == "dynamo-on")
+        program.save(str(out / "raw" / "model.onnx"), external_data=True)
+t2 = time.perf_counter()
 fold_weight_transposes(out / "raw" / "model.onnx", out / "model.onnx")
 t3 = time.perf_counter()
 s = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -53,18 +62,21 @@ t = time.perf_counter()
 for _ in range(5):
     s.run(None, feed)
 prefill_ms = (time.perf_counter() - t) / 5 * 1000
+with torch.no_grad():
+    ref = model(input_ids=torch.from_numpy(feed["input_ids"])).logits[0, -1].numpy()
+diff = float(np.abs(s.run(None, feed)[0][0, -1] - ref).max())
 shutil.rmtree(out)
-print(f"RESULT load {t1 - t0:.1f} s, export {t2 - t1:.1f} s, save+fold {t3 - t2:.1f} s, "
-      f"session {t4 - t3:.1f} s, prefill 128 tokens {prefill_ms:.1f} ms")
+print(f"RESULT load {t1 - t0:.1f} s, export+save {t2 - t1:.1f} s, fold {t3 - t2:.1f} s, "
+      f"session {t4 - t3:.1f} s, prefill 128 tokens {prefill_ms:.1f} ms, max |logit - torch| {diff:.1e}")
 """
 
 
 def main() -> int:
-    for setting in ("on", "off"):
+    for setting in ("tracer", "dynamo-on", "dynamo-off"):
         done = subprocess.run([sys.executable, "-c", CHILD, setting], capture_output=True, text=True,
                               cwd=tempfile.gettempdir())
         line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-        print(f"optimize={setting}: {line[7:] if line else 'failed: ' + done.stderr.strip()[-300:]}", flush=True)
+        print(f"{setting}: {line[7:] if line else 'failed: ' + done.stderr.strip()[-300:]}", flush=True)
     return 0
 
 

@@ -127,7 +127,7 @@ def test_a_matrix_accelerator_on_the_local_executor_is_refused_before_any_run(tm
 def test_prompt_longer_than_the_model_context_is_refused_with_the_context(tmp_path, command):
     store = tmp_path / "s.sqlite"
     extra = ["--no-report"] if command == "sweep" else []
-    p = qs(command, "--model", "synthetic:tiny-llama", "--no-quality", "-p", "100000", *extra, store=store)
+    p = qs(command, "--model", "synthetic:tiny-llama", "--no-quality", "-p", "100000", "-g", "64", *extra, store=store)
     assert_one_line_error(p, 2, "100064 tokens", "context of synthetic:tiny-llama, 2048 tokens",
                           "--prompt-tokens 1984")
     assert not store.exists()

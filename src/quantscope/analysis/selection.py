@@ -38,7 +38,7 @@ def compared(name: str) -> bool:
 
 def _fields(r: Result) -> dict[str, Any]:
     """The key fields that must match, flattened. Without a quality pass its recipe fields say
-    nothing about the row (a sweep stores 2048 scored tokens, `run` 16384): they are left out."""
+    nothing about the row (the quick workload scores 1024 tokens, the full pass 16384): they are left out."""
     fields = {k: v for k, v in flat(r.spec.key()).items() if not compared(k)}
     if not r.spec.quality.enabled:
         fields = {k: v for k, v in fields.items() if k == "quality.enabled" or not k.startswith("quality.")}

@@ -11,7 +11,13 @@ from quantscope.backends import BACKENDS
 from quantscope.errors import UserError
 from quantscope.methods import methods_summary
 from quantscope.spec import Override, RunSpec, TaskSpec, WorkloadSpec
-from quantscope.sweep.specs import QUICK_MAX_REPS, QUICK_MAX_SECONDS, QUICK_QUALITY_SECONDS, QUICK_QUALITY_TOKENS
+from quantscope.sweep.specs import (
+    QUICK_GEN_TOKENS,
+    QUICK_MAX_REPS,
+    QUICK_MAX_SECONDS,
+    QUICK_QUALITY_SECONDS,
+    QUICK_QUALITY_TOKENS,
+)
 
 Opt = typer.Option
 # Help texts come from the registries, so a new runtime or method shows up here by registering.
@@ -55,7 +61,7 @@ def run_cmd(
                                        "(pattern, quant, params), applied before any --override.")] = None,
     device: Annotated[str, Opt(help="cpu | cuda")] = "cpu",
     prompt_tokens: Annotated[int, Opt("--prompt-tokens", "-p", help="Prompt length P.")] = 128,
-    gen_tokens: Annotated[int, Opt("--gen-tokens", "-g", help="Greedy new tokens G.")] = 64,
+    gen_tokens: Annotated[int, Opt("--gen-tokens", "-g", help="Greedy new tokens G.")] = QUICK_GEN_TOKENS,
     batch: Annotated[int, Opt("--batch", "-b", help="Batch size B.")] = 1,
     warmup: Annotated[int, Opt(help="Untimed warm-up repetitions.")] = 1,
     min_reps: Annotated[int, Opt(help="At least this many timed repetitions.")] = 3,

@@ -2,8 +2,8 @@
 the recommendation and the HTML report.
 
 The default is the quick matrix on the bundled model (every configuration the code knows, see
-sweep/matrix.py) with a lighter workload than `quantscope run` (at most 5 reps within 8 s, 2048 scored
-tokens, a compared configuration's quality pass cut after 30 s) and a time budget of ten minutes
+sweep/matrix.py) with the quick workload `quantscope run` shares (32 new tokens, at most 5 reps within 8 s, 1024
+scored tokens, a compared configuration's quality pass cut after 30 s) and a time budget of ten minutes
 (sweep/budget.py): a configuration that no longer fits is deferred to the next sweep, which reuses every
 stored row. The lighter quality budget and the deferrals are printed and written into the report.
 """
@@ -20,7 +20,13 @@ from quantscope.backends import BACKENDS
 from quantscope.errors import UserError
 from quantscope.methods import methods_summary
 from quantscope.spec import RunSpec, TaskSpec, WorkloadSpec
-from quantscope.sweep.specs import QUICK_MAX_REPS, QUICK_MAX_SECONDS, QUICK_QUALITY_SECONDS, QUICK_QUALITY_TOKENS
+from quantscope.sweep.specs import (
+    QUICK_GEN_TOKENS,
+    QUICK_MAX_REPS,
+    QUICK_MAX_SECONDS,
+    QUICK_QUALITY_SECONDS,
+    QUICK_QUALITY_TOKENS,
+)
 
 Opt = typer.Option
 
@@ -36,7 +42,7 @@ def sweep_cmd(
                                            f"{methods_summary(6)}.")] = None,
     dtype: Annotated[list[str] | None, Opt("--dtype", help="dtypes to combine (repeatable).")] = None,
     prompt_tokens: Annotated[int, Opt("--prompt-tokens", "-p", help="Prompt length P.")] = 128,
-    gen_tokens: Annotated[int, Opt("--gen-tokens", "-g", help="Greedy new tokens G.")] = 64,
+    gen_tokens: Annotated[int, Opt("--gen-tokens", "-g", help="Greedy new tokens G.")] = QUICK_GEN_TOKENS,
     batch: Annotated[int, Opt("--batch", "-b", help="Batch size B.")] = 1,
     warmup: Annotated[int, Opt(help="Untimed warm-up repetitions.")] = 1,
     min_reps: Annotated[int, Opt(help="At least this many timed repetitions.")] = 3,
@@ -203,8 +209,8 @@ def workload_lines(base: RunSpec) -> list[str]:
     if not q.enabled:
         lines.append("quality: not measured (--no-quality or a synthetic model)")
     elif q.max_tokens < QualitySpec().max_tokens:
-        lines.append(f"[yellow]quality: {q.max_tokens} scored tokens per configuration (quick sweep; "
-                     f"`quantscope run` scores {QualitySpec().max_tokens}): wider standard errors, "
+        lines.append(f"[yellow]quality: {q.max_tokens} scored tokens per configuration (the quick workload; "
+                     f"the full pass scores {QualitySpec().max_tokens}): wider standard errors, "
                      "set --quality-tokens for more[/]")
     else:
         lines.append(f"quality: {q.max_tokens} scored tokens per configuration, {q.recipe} recipe, ctx {q.ctx}")

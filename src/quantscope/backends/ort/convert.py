@@ -1,4 +1,4 @@
-"""ONNX graphs for the ORT backend: export (torch.onnx, dynamo) and quantization (onnxruntime.quantization).
+"""ONNX graphs for the ORT backend: export (torch.onnx's tracer) and quantization (onnxruntime.quantization).
 
 One FP32 graph per model, taking `logits_index` (the positions whose logits to compute, transformers'
 `logits_to_keep` as a tensor), so it serves the timed calls (last position only, as the torch backend's
@@ -9,15 +9,18 @@ logits_to_keep=1) and the quality pass (every position):
 
 A run with kv_cache=False runs the same graph with an empty past (S = 0) on the whole prefix every
 step: the same arithmetic as a graph exported without the cache inputs (attention over T tokens,
-positions 0..T-1), on the same optimized operators. It used to have an export of its own: 170-205 s of
-the export's graph optimizer (onnxscript's rewriter) on the AVX2 machines, a second time for one row
-of the default sweep (issue 16). The optimizer stays on for now: benchmarks/ort_export.py measured the
-export 198 s with it and 115 s without, the FP32 graph's 128-token prefill 313 and 319 ms (an earlier run,
-of the wrapper in training mode, had 290 against 450 ms); whether the INT8/INT4 graphs quantized from an
-unoptimized export run as fast is not measured yet.
+positions 0..T-1), on the same operators.
+
+The export is torch.onnx's TorchScript tracer (dynamo=False), not torch.export: on the AVX2 machines the
+dynamo exporter took 115 s without its graph optimizer and 198 s with it (benchmarks/ort_export.py),
+the tracer 22 s, and the traced graph's 128-token prefill ran in 325 ms against 313 ms, its logits within
+5e-5 of PyTorch's for a prefill, five cached decode steps and a 16-token chunk on a filled cache
+(tests/backends/test_ort.py checks the same on a tiny model). The trace's data-dependent
+branches (transformers' "one query token" SDPA shortcut) are taken as in a multi-token call, which is
+also correct for one token. On a fresh machine the export was 190 of the first ORT row's 254 s.
 
 optimum-onnx exports the same two layouts but pins transformers<4.58 (FACTS.md), so the export is
-done here with torch.onnx.export(dynamo=True) on a thin wrapper. Quantization is the library's:
+done here with torch.onnx.export on a thin wrapper. Quantization is the library's:
 quantize_dynamic (INT8) and MatMulNBitsQuantizer (INT4 weight-only).
 
 Exports and quantizations run in a child process (artifacts/child.py) and are cached by source
@@ -28,6 +31,7 @@ recipes and the child-side code.
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +48,10 @@ from quantscope.models.materialize import TOKENIZER_FILES, artifact_to_dict, mod
 
 # History: 1 (2026-11-24) first layout (logits_index input, past.{i}.key / present.{i}.key names).
 #          2 (2026-11-24) Transpose(initializer) folded, so a tied lm_head is quantizable.
-EXPORT_VERSION = 2
+#          3 (2026-11-30) the TorchScript tracer instead of torch.export (22 s instead of 115-198 s).
+EXPORT_VERSION = 3
 GRAPH = "model.onnx"
+OPSET = 18
 METHODS = ("none", "int8", "int4")
 # lm_head: quantize the output projection too (llama.cpp's default; --leave-output-tensor keeps it).
 INT4_DEFAULTS = {"block_size": 32, "symmetric": True, "accuracy_level": 4, "lm_head": True}  # 32 | 576
@@ -132,7 +138,6 @@ def shape_facts(config: Any) -> dict[str, Any]:
 def export_graph(out_dir: str, artifact: dict[str, Any], seed: int) -> dict[str, Any]:
     """Export the FP32 model of `artifact` into out_dir/model.onnx (+ .data); returns the graph's facts."""
     import torch
-    from torch.export import Dim
 
     from quantscope.backends.torch.reference import reference_model
     from quantscope.models.materialize import artifact_from_dict, hf_folder
@@ -142,24 +147,22 @@ def export_graph(out_dir: str, artifact: dict[str, Any], seed: int) -> dict[str,
     facts = shape_facts(model.config)
     n, hkv, hd = facts["n_layers"], facts["n_kv_heads"], facts["head_dim"]
     module = _with_cache(model, n)
-    # Example sizes > 1: torch.export specialises dimensions of size 0 or 1, which would pin them.
-    batch, seq = Dim("batch", min=1, max=64), Dim("seq", min=1, max=32768)
-    past_len, keep = Dim("past", min=0, max=32768), Dim("keep", min=1, max=32768)
+    # Example sizes > 1 (batch 2, 5 new tokens on a past of 3), so that no size is traced as a constant.
     ids = torch.zeros((2, 5), dtype=torch.int64)
     index = torch.tensor([3, 4], dtype=torch.int64)
     past = tuple(torch.zeros((2, hkv, 3, hd)) for _ in range(2 * n))
-    args = (ids, index, *past)
-    shapes = {"input_ids": {0: batch, 1: seq}, "logits_index": {0: keep},
-              "past": tuple({0: batch, 2: past_len} for _ in range(2 * n))}
     inputs = ["input_ids", "logits_index", *kv_names(n, "past")]
     outputs = ["logits", *kv_names(n, "present")]
-    with torch.no_grad():
-        program = torch.onnx.export(module, args, dynamic_shapes=shapes, dynamo=True, input_names=inputs,
-                                     output_names=outputs, verbose=False)
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "logits_index": {0: "keep"}, "logits": {0: "batch", 1: "keep"}}
+    axes.update({name: {0: "batch", 2: "past"} for name in kv_names(n, "past")})
+    axes.update({name: {0: "batch", 2: "total"} for name in kv_names(n, "present")})
     out = Path(out_dir)
     raw = out / "raw"
     raw.mkdir()
-    program.save(str(raw / GRAPH), external_data=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's warnings about the branches above, and its deprecation
+        torch.onnx.export(module, (ids, index, *past), str(raw / GRAPH), dynamo=False, input_names=inputs,
+                          output_names=outputs, dynamic_axes=axes, opset_version=OPSET)
     fold_weight_transposes(raw / GRAPH, out / GRAPH)
     shutil.rmtree(raw)
     folder = hf_folder(art)
