@@ -49,6 +49,29 @@ def test_reference_first_then_the_fastest_by_projection_then_the_unprojected_in_
     assert budget_order(steps, lambda s: s is steps[0], speeds) == [0, 4, 5, 3, 1, 2]
 
 
+def test_8_bit_and_4_bit_weights_take_turns_each_fastest_first():
+    """Speed alone measured four 4-bit rows first on a fresh AVX2 machine, each over the default KLD 0.05 there."""
+    specs = [make_spec(), make_spec("ort", quant="int4"), make_spec("llamacpp", quant="q4_0"),
+             make_spec("llamacpp", quant="q8_0"), make_spec("ort", quant="int8"), make_spec(dtype="bf16")]
+    steps = [Step(s) for s in specs]
+    speeds = {1: 53.0, 2: 71.0, 3: 45.0, 4: 30.0, 5: 6.0}
+    bits = {1: 5.0, 2: 4.5, 3: 8.5, 4: 9.0, 5: 16.0}
+    assert budget_order(steps, lambda s: s is steps[0], speeds, bits) == [0, 3, 2, 4, 1, 5]
+    assert budget_order(steps, lambda s: s is steps[0], speeds) == [0, 2, 1, 3, 4, 5]  # no bits: speed alone
+
+
+def test_weight_bits_of_the_default_matrix_split_the_4_bit_formats_from_the_rest():
+    from quantscope.sweep.budget import LOW_BITS
+    from quantscope.sweep.matrix import DEFAULT_MATRIX
+    from quantscope.sweep.progress import weight_bits
+
+    steps = [Step(e.spec(make_spec())) for e in DEFAULT_MATRIX]
+    bits = weight_bits(steps)
+    low = {label(steps[i].spec) for i, b in bits.items() if b < LOW_BITS}
+    assert {"llamacpp/q4_0/fp32", "llamacpp/q4_k_m/fp32", "ort/int4/fp32", "bnb/nf4/fp32"} <= low
+    assert not low & {"llamacpp/q8_0/fp32", "ort/int8/fp32[scheme=blockwise]", "torch/fp32", "bnb/int8/fp32"}
+
+
 def test_deferred_configurations_are_not_stored_and_the_next_sweep_measures_them(tmp_path, monkeypatch):
     env = fingerprint()
     clock = Clock()

@@ -169,12 +169,13 @@ def sweep_cmd(
         guessed = guess_durations(st, steps, env.machine_id, local)  # an ETA from the start, not after the first
         if budget_s:
             from quantscope.sweep.budget import FINISH_S, Budget
-            from quantscope.sweep.progress import projected_speeds
+            from quantscope.sweep.progress import projected_speeds, weight_bits
 
-            timer = Budget(budget_s, guessed=set(guessed), speeds=projected_speeds(steps, env.machine_id, st, local))
+            timer = Budget(budget_s, guessed=set(guessed), speeds=projected_speeds(steps, env.machine_id, st, local),
+                           bits=weight_bits(steps))
             console.print(f"budget: {budget_s:g} s ({FINISH_S:g} s of it kept for the table and the report), the "
-                          "reference first, then the fastest by projection; a configuration that no longer fits is "
-                          "deferred to the next sweep (--budget 0: none)",
+                          "reference first, then the fastest by projection, 8-bit and 4-bit weights in turn; a "
+                          "configuration that no longer fits is deferred to the next sweep (--budget 0: none)",
                           highlight=False)
         with SweepDisplay(steps, guessed=guessed) as display:
             hooks = {"on_start": display.on_start, "on_done": display.on_done, "on_wait": display.on_wait}

@@ -232,7 +232,7 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
 
     if budget is not None and not one_at_a_time:
         raise UserError(f"a time budget is for the local executor (one run at a time), not {executor.name!r}")
-    order = budget_order(steps, budget.speeds) if budget is not None else range(len(steps))
+    order = budget_order(steps, budget.speeds, budget.bits) if budget is not None else range(len(steps))
 
     def jobs() -> Iterator[Job]:
         later = []
@@ -284,10 +284,10 @@ def run_sweep(st, steps: list[Step], env: EnvFingerprint, timeout: float,
     return outcome
 
 
-def budget_order(steps: list[Step], speeds: dict[int, float]) -> list[int]:
+def budget_order(steps: list[Step], speeds: dict[int, float], bits: dict[int, float]) -> list[int]:
     from quantscope.sweep.budget import budget_order as order
 
-    return order(steps, lambda s: is_reference(s.spec), speeds)
+    return order(steps, lambda s: is_reference(s.spec), speeds, bits)
 
 
 def is_reference(spec: RunSpec) -> bool:

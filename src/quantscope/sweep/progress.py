@@ -125,6 +125,26 @@ def projected_speeds(steps: list[Step], machine_id: str, st, local=None) -> dict
     return out
 
 
+def weight_bits(steps: list[Step]) -> dict[int, float]:
+    """Bits per weight of each step's linear layers (hardware/formats.py's layout), for a budget's order;
+    steps whose layout is unknown (a user's GGUF, an unknown method) are left out."""
+    from quantscope.errors import QuantscopeError
+    from quantscope.hardware.formats import layout
+    from quantscope.models.shape import shape_for_spec
+
+    out = {}
+    for i, step in enumerate(steps):
+        spec = step.spec
+        if step.reuse is not None or spec.model.source == "gguf":
+            continue
+        try:
+            shape = shape_for_spec(spec.model)
+            out[i] = 8.0 * layout(spec.backend, spec.quant.method, spec.quant.dtype, shape, spec.quant.params).linear_bpw
+        except (QuantscopeError, OSError, KeyError, ValueError):
+            continue
+    return out
+
+
 def local_projection(st, machine_id: str, threads: int | None):
     """This machine as the hardware model sees it, and a calibration from the store's ok rows: the
     microbenchmarks are measured on first use (seconds) and kept per machine id."""
