@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import statistics
 import time
-from itertools import zip_longest
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import zip_longest
 
 from quantscope.sweep.execute import Step
 

@@ -138,8 +138,8 @@ def weight_bits(steps: list[Step]) -> dict[int, float]:
         if step.reuse is not None or spec.model.source == "gguf":
             continue
         try:
-            shape = shape_for_spec(spec.model)
-            out[i] = 8.0 * layout(spec.backend, spec.quant.method, spec.quant.dtype, shape, spec.quant.params).linear_bpw
+            q = spec.quant
+            out[i] = 8.0 * layout(spec.backend, q.method, q.dtype, shape_for_spec(spec.model), q.params).linear_bpw
         except (QuantscopeError, OSError, KeyError, ValueError):
             continue
     return out
