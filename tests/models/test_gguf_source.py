@@ -144,3 +144,27 @@ def test_digest_cache_is_used_until_the_file_changes(small_gguf):
     st = os.stat(small_gguf)
     os.utime(small_gguf, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     assert file_sha256(small_gguf) == real
+
+
+def test_a_file_is_checked_once_per_content_and_a_bad_one_every_time(small_gguf, tmp_path, monkeypatch):
+    """checked_gguf keeps validate_gguf's summary by the file's sha256: 5-7 s of GGUFReader per worker on the
+    bundled model otherwise. Another content (a cut copy) is checked anew, fails, and is never kept."""
+    from quantscope.models import gguf
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    calls = []
+    real = gguf.validate_gguf
+    monkeypatch.setattr(gguf, "validate_gguf", lambda path: calls.append(path) or real(path))
+    digest = file_sha256(str(small_gguf))
+    first = gguf.checked_gguf(str(small_gguf), digest)
+    again = gguf.checked_gguf(str(small_gguf), digest)
+    assert len(calls) == 1 and again["checked"] == "earlier (same sha256)" and again["validate_s"] == 0.0
+    assert {k: v for k, v in again.items() if k not in ("checked", "validate_s")} == \
+        {k: v for k, v in first.items() if k != "validate_s"}
+    cut = copy_head(small_gguf, tmp_path / "cut.gguf", os.path.getsize(small_gguf) - 100)
+    for _ in range(2):
+        with pytest.raises(FormatError, match="truncated"):
+            gguf.checked_gguf(str(cut), file_sha256(str(cut)))
+    assert len(calls) == 3
+    assert sorted(p.name for p in (tmp_path / "cache" / "quantscope" / "gguf-checked").iterdir()) == \
+        [f"{digest}-v{gguf.CHECK_VERSION}.json"]

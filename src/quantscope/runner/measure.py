@@ -126,9 +126,9 @@ def execute(spec: RunSpec, reference_file: str | None = None) -> Result:
     if artifact.revision:  # a hub model: the commit its revision resolved to (models/hub.py)
         info["model_revision"] = artifact.revision
     if artifact.format == "gguf":
-        from quantscope.models.gguf import validate_gguf
+        from quantscope.models.gguf import checked_gguf
 
-        info["gguf"] = validate_gguf(artifact.path)  # untrusted file: parsed here, in the worker
+        info["gguf"] = checked_gguf(artifact.path, artifact.digest)  # untrusted file: parsed here, in the worker
     meter = EnergyMeter()
     energy_reason = meter.available()
     info["energy"] = energy_reason or "measured"
