@@ -65,7 +65,10 @@ class OrtInt8(OrtConfig):
 
     scheme: Literal["blockwise", "dynamic", "static"] = "blockwise"
     per_channel: bool | None = None
-    reduce_range: bool = False  # 7-bit weights, for CPUs without VNNI (ORT's docs); dynamic / static
+    # 7-bit weights, for CPUs without VNNI (ORT's docs): their u8 x s8 kernel sums pairs of products in
+    # int16, which saturates with full-range weights. On the AVX2 machines (no VNNI), static: KLD 5.76 nat
+    # without it, 1.24 with it; dynamic: 0.50 without, 0.66 with (docs/measurements/issue15-must-shows-*).
+    reduce_range: bool = False
     block_size: int = 32  # blockwise: a power of two dividing every MatMul's input width
     accuracy_level: int = 4  # blockwise: MatMulNBits compute, 4 = int8 activations per block
     # static: samples x tokens of the calibration text. ORT's calibrator keeps every sample's
