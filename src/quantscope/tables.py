@@ -9,7 +9,8 @@ from __future__ import annotations
 from rich.console import Console
 
 from quantscope.analysis.summary import summarize
-from quantscope.present.columns import MODEL, RESULTS, STATUS, STATUS_REASON, natural_width, rich_table
+from quantscope.present.columns import MODEL, RESULTS, STATUS, STATUS_REASON
+from quantscope.present.layout import natural_width, rich_table
 from quantscope.result import Result
 
 # said under the table: `sweep` and `compare` show speed ± 95 % CI, so the same row reads differently there

@@ -9,6 +9,7 @@ from rich.console import Console
 from quantscope.advise.recommend import evidence
 from quantscope.analysis.summary import summarize
 from quantscope.present import columns as col
+from quantscope.present import layout
 from quantscope.present.units import fmt_pm
 
 pytestmark = pytest.mark.unit
@@ -64,7 +65,7 @@ def test_rich_table_escapes_markup_in_labels_and_reasons():
     spec = make_spec("ort", quant="int8", options=(("note", "[bold]x[/bold]"),))
     rows = [summarize(1, make_result(spec, status="failed", reason="[red]boom[/red]"))]
     console = Console(file=io.StringIO(), width=300)
-    console.print(col.rich_table(col.RESULTS, rows, "t"))
+    console.print(layout.rich_table(col.RESULTS, rows, "t"))
     text = console.file.getvalue()
     assert "note=[bold]x[/bold]" in text and "failed: [red]boom[/red]" in text
 

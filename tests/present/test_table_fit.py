@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from quantscope.analysis.summary import summarize
 from quantscope.present import columns as col
+from quantscope.present import layout
 from quantscope.tables import results_table
 
 pytestmark = pytest.mark.unit
@@ -32,7 +33,7 @@ def test_results_fit_the_terminal_and_never_cut_a_number(width):
     table = [ln for ln in text.splitlines() if ln[:1] in "┏┃┡│└"]
     assert max(len(ln) for ln in table) <= width
     assert "…" not in text
-    kept, dropped = col.fit(col.RESULTS, summaries(), width)
+    kept, dropped = layout.fit(col.RESULTS, summaries(), width)
     for c in kept:  # every number of a shown column appears whole on one line
         if not c.text:
             for s in summaries():
@@ -42,8 +43,8 @@ def test_results_fit_the_terminal_and_never_cut_a_number(width):
 
 
 def test_a_wider_terminal_shows_more_columns_and_wide_shows_them_all():
-    n80 = len(col.fit(col.RESULTS, summaries(), 80)[0])
-    n120 = len(col.fit(col.RESULTS, summaries(), 120)[0])
+    n80 = len(layout.fit(col.RESULTS, summaries(), 80)[0])
+    n120 = len(layout.fit(col.RESULTS, summaries(), 120)[0])
     assert n80 < n120 < len(col.shown(col.RESULTS, summaries()))
     text = render(80, wide=True)
     assert "not shown" not in text and "started" in text and "a-model-with-a-rather-long-name-v2" in text

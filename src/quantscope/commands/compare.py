@@ -90,8 +90,9 @@ def print_comparison(base: tuple, rest: list[tuple], force: bool, wide: bool) ->
 
     from quantscope.analysis.compare import capped_notes, contention_notes
     from quantscope.analysis.selection import varied
-    from quantscope.present.columns import compare_columns, rich_table
+    from quantscope.present.columns import compare_columns
     from quantscope.present.labels import run_label
+    from quantscope.present.layout import rich_table
     from quantscope.sweep.table import out_console
 
     for run_id, r in [base, *rest]:

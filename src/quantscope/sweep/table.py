@@ -9,7 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from quantscope.analysis.summary import Summary
-from quantscope.present.columns import natural_width, rich_table, sweep_columns
+from quantscope.present.columns import sweep_columns
+from quantscope.present.layout import natural_width, rich_table
 
 LOG_WIDTH = 200  # columns when stdout is not a terminal (a log or CI): rich would otherwise assume 80
 
