@@ -11,13 +11,15 @@ A run with kv_cache=False runs the same graph with an empty past (S = 0) on the 
 step: the same arithmetic as a graph exported without the cache inputs (attention over T tokens,
 positions 0..T-1), on the same operators.
 
-The export is torch.onnx's TorchScript tracer (dynamo=False), not torch.export: on the AVX2 machines the
-dynamo exporter took 115 s without its graph optimizer and 198 s with it (benchmarks/ort_export.py),
-the tracer 22 s, and the traced graph's 128-token prefill ran in 325 ms against 313 ms, its logits within
-5e-5 of PyTorch's for a prefill, five cached decode steps and a 16-token chunk on a filled cache
-(tests/backends/test_ort.py checks the same on a tiny model). The trace's data-dependent
-branches (transformers' "one query token" SDPA shortcut) are taken as in a multi-token call, which is
-also correct for one token. On a fresh machine the export was 190 of the first ORT row's 254 s.
+The export is torch.onnx's TorchScript tracer (dynamo=False), not torch.export. benchmarks/ort_export.py
+on the AVX2 machines (docs/measurements/ort-export-2026-11-30.txt): export and save 16.6-18.1 s with the
+tracer against 94 s (dynamo, optimizer off) and 160 s (on); the 128-token prefill 287-351 ms against
+312-321 ms (the spread between runs is as large as between exporters); the traced graph's logits within
+5.1e-5 of PyTorch's over a prefill, five decode steps on its own cache and a 16-token chunk on the filled
+cache (tests/backends/test_ort.py checks prefill and cached decode on a tiny model). The trace's
+data-dependent branches (transformers' "one query token" SDPA shortcut) are taken as in a multi-token
+call, which is also correct for one token. On a fresh machine the dynamo export was 190 of the first
+ORT row's 254 s.
 
 optimum-onnx exports the same two layouts but pins transformers<4.58 (FACTS.md), so the export is
 done here with torch.onnx.export on a thin wrapper. Quantization is the library's:
