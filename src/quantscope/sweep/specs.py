@@ -17,9 +17,11 @@ from quantscope.spec import QualitySpec, RunSpec, TaskSpec, WorkloadSpec
 # the window crossing 30 s (the reference scores all).
 # On the 2-core AVX2 machines the slow CPU paths' quality passes (torchao int8-dynamic 289 s, bf16 105 s)
 # were most of a 41-minute default sweep, and `run` with 16,384 tokens took minutes (issue 16 asks 60 s);
-# with 64 new tokens and 2,048 scored `run` still took 87 s there: 35 s of warm-up and timed reps at
-# 7.7 tok/s, 33 s scoring 9 windows. Decode speed is a per-token rate, so 32 tokens measure the same
-# thing with a wider CI (which the table states); fewer windows widen the PPL and KLD standard errors.
+# with 64 new tokens and 2,048 scored `run` still took 86.7 s there, 31.3 s of it scoring 9 windows and
+# most of the rest warm-up and 3 reps of 192 tokens at ~8 tok/s
+# (docs/measurements/make-run-budget-2026-11-30/3-6c47f77-quantscope-run-fp32.log). Decode speed is a
+# per-token rate, so 32 tokens measure the same thing with a wider CI (which the table states); fewer
+# windows widen the PPL and KLD standard errors.
 # More precision: --gen-tokens 64 --max-reps 10 --max-seconds 30 --quality-tokens 16384 --quality-seconds 0.
 QUICK_GEN_TOKENS = 32
 QUICK_MAX_REPS = 5
