@@ -4,7 +4,8 @@ Ray runs tasks in its own worker processes, so a test cannot monkeypatch them: t
 function ("helpers.ray_runner:run_spec") and the test puts tests/ on the workers' PYTHONPATH. What it
 does is steered by environment variables the test passes in the runtime_env:
 QS_RAY_LOG (a folder: one file per start and per end of a run, named KEY.PID.start/.end, holding the
-node id, the time and the pid of its stand-in measuring process), QS_RAY_SLEEP (seconds each run takes:
+node id, the time and the pid of its stand-in measuring process; the reference's file goes under it
+too, so the test's tmp_path removes it), QS_RAY_SLEEP (seconds each run takes:
 a `sleep` child in its own session, as run_spec's isolated worker is). An fp16 spec raises instead.
 """
 
@@ -41,7 +42,7 @@ def run_spec(spec: RunSpec, timeout_s: float = 900.0, reference_file: str | None
     worker.wait()
     info: dict = {"t0": t0, "t1": time.time()}
     if spec.quality.enabled and reference_spec(spec) == spec:  # the reference: a file on this node only
-        made = Path(tempfile.mkdtemp(prefix="fake-ref-")) / "0123abcd.npz"
+        made = Path(tempfile.mkdtemp(prefix="fake-ref-", dir=os.environ["QS_RAY_LOG"])) / "0123abcd.npz"
         made.write_bytes(b"log-probs of " + spec.key_hash().encode())
         info["reference_file"] = str(made)
     elif reference_file is not None:
