@@ -45,14 +45,22 @@ def profile(backend_name: str, dtype: str, method: str, steps: int, top: int, mo
     for _ in range(3):  # warm-up steps, not profiled
         tok = backend.decode(tok)
     t0 = time.perf_counter()
+    for _ in range(steps):  # the same number of steps without the profiler: its overhead grows with op count
+        tok = backend.decode(tok)
+    bare = (time.perf_counter() - t0) / steps * 1e3
+    t0 = time.perf_counter()
     cuda = device == "cuda"
     activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
     with torch_profile(activities=activities) as prof:
         for _ in range(steps):
             tok = backend.decode(tok)
     wall = time.perf_counter() - t0
-    print(f"\n{spec.label}: {wall / steps * 1e3:.1f} ms/token under the profiler ({steps} steps, "
+    print(f"\n{spec.label}: {wall / steps * 1e3:.1f} ms/token under the profiler, {bare:.1f} without ({steps} steps, "
           f"{torch.get_num_threads()} threads)")
+    # Self times exclude children, so their sum is the operators' own time; the rest of the wall is Python
+    # between them (modules, tensor-subclass dispatch) and the profiler's own cost.
+    own = sum(e.self_cpu_time_total for e in prof.key_averages()) / 1e3 / steps
+    print(f"operators' own time, summed: {own:.1f} ms/token ({own / (wall / steps * 1e3):.0%} of the profiled wall)")
     rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
     print(f"{'operator':<40} {'self ms/token':>14} {'calls/token':>12}")
     for e in rows:
