@@ -109,7 +109,8 @@ def main() -> int:
         print(f"smoothquant_static_where: error: {e}", file=sys.stderr)
         return 2
     spiky = spikiness(copy.deepcopy(fp32), configs[0])
-    _, reference = run_quality(fp32, quality, model_digest="", tokenizer_name="")
+    fp32_ms, reference = run_quality(fp32, quality, model_digest="", tokenizer_name="")
+    fp32_ppl = quality_cells({m.name: m for m in fp32_ms}, True)[0]
     rows = []
     for spec in specs:
         for label, left_out in LEFT_OUT.items():
@@ -124,6 +125,7 @@ def main() -> int:
     for kind, (amax, ratio) in spiky.items():
         print(f"| {kind} | {amax:,.1f} | {ratio:,.1f} |")
     print("\n| configuration | left in FP32 | PPL ± SE | KLD ± SE (nat) | same top-1 |\n|---|---|---|---|---|")
+    print(f"| fp32 (reference) | every Linear | {fp32_ppl} | reference | reference |")
     print("\n".join("| " + " | ".join(r) + " |" for r in rows))
     return 0
 
