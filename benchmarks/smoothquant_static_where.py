@@ -55,6 +55,8 @@ def spikiness(fp32: Any, config: Any) -> dict[str, tuple[float, float]]:
         rows = []
         for name, xs in seen.items():
             if name.endswith(kind):
+                # torch.quantile takes at most 2**24 values: the percentile is of the first 1M (the first
+                # calibration samples' worth; all of them for this model's q/k/v, o and gate/up inputs)
                 x = torch.cat(xs)
                 rows.append((float(x.max()), float(x.max() / torch.quantile(x[:1_000_000], 0.999))))
         if rows:
