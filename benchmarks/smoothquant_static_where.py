@@ -36,7 +36,8 @@ LEFT_OUT = {"none": (), "o_proj": ("o_proj",), "down_proj": ("down_proj",), "o_p
 
 
 def spikiness(fp32: Any, config: Any) -> dict[str, tuple[float, float]]:
-    """Linear kind -> (median over layers of max|X|, of max|X| / 99.9th percentile |X|) on the calibration input."""
+    """Linear kind -> (median over layers of max|X|, of max|X| / 99.9th percentile |X|) on the calibration input.
+    Its own hooks: smooth.Observer keeps per-channel maxima, not the values a percentile needs."""
     import torch
 
     from quantscope.methods.torchao_configs import _filter
@@ -110,7 +111,7 @@ def main() -> int:
     except (UserError, ValueError) as e:
         print(f"smoothquant_static_where: error: {e}", file=sys.stderr)
         return 2
-    spiky = spikiness(copy.deepcopy(fp32), configs[0])
+    spiky = spikiness(fp32, configs[0])  # its hooks are removed: fp32 is left as it was
     fp32_ms, reference = run_quality(fp32, quality, model_digest="", tokenizer_name="")
     fp32_ppl = quality_cells({m.name: m for m in fp32_ms}, True)[0]
     rows = []

@@ -18,8 +18,9 @@ tracer against 94 s (dynamo, optimizer off) and 160 s (on); the 128-token prefil
 5.1e-5 of PyTorch's over a prefill, five decode steps on its own cache and a 16-token chunk on the filled
 cache (tests/backends/test_ort.py checks prefill and cached decode on a tiny model). The trace's
 data-dependent branches (transformers' "one query token" SDPA shortcut) are taken as in a multi-token
-call, which is also correct for one token. On a fresh machine the dynamo export was 190 of the first
-ORT row's 254 s.
+call, which is also correct for one token. On a fresh machine the sweep's first ORT row (it exports for
+all four) took 247-254 s with the dynamo exporter and 72-78 s with the tracer (the run1 logs in
+docs/measurements/make-run-budget-2026-11-30/).
 
 optimum-onnx exports the same two layouts but pins transformers<4.58 (FACTS.md), so the export is
 done here with torch.onnx.export on a thin wrapper. Quantization is the library's:
